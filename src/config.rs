@@ -1,0 +1,363 @@
+//! The connector's configuration: `spec.json`, and the raw JSON config turned into a
+//! [`Config`] whose every field has been checked.
+//!
+//! `spec.json` is the single source of truth for what a config may hold; `spec` prints it as is.
+//! Validation here gives each mistake a sentence a person can act on, naming the field.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::Url;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// The connector specification, exactly as `spec` prints it.
+pub const SPEC_JSON: &str = include_str!("../spec.json");
+
+pub const DEFAULT_BASE_URL: &str = "https://api.100ms.live/v2";
+const DEFAULT_REQUESTS_PER_SECOND: f64 = 20.0;
+const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 8;
+const DEFAULT_MAX_RETRIES: u32 = 8;
+const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A credential: `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The only way to read the value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**REDACTED**")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**REDACTED**")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// The connector mints HS256 management tokens from these.
+    AppCredentials { access_key: String, secret: Secret },
+    /// A token minted elsewhere, sent as is.
+    ManagementToken(Secret),
+}
+
+/// A validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub credentials: Credentials,
+    pub start_date: DateTime<Utc>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub api_base_url: Url,
+    pub requests_per_second: f64,
+    pub max_concurrent_requests: usize,
+    pub max_retries: u32,
+    pub retry_initial_backoff: Duration,
+}
+
+impl Config {
+    /// Parses and validates the text of a config file.
+    pub fn parse(text: &str) -> Result<Config> {
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            Error::config(format!(
+                "The config is not valid JSON ({e}). It must be a JSON object such as \
+                 {{\"credentials\": {{…}}, \"start_date\": \"2024-01-01T00:00:00Z\"}}."
+            ))
+        })?;
+        let Value::Object(map) = value else {
+            return Err(Error::config("The config must be a JSON object."));
+        };
+        Config::from_map(&map)
+    }
+
+    fn from_map(map: &Map<String, Value>) -> Result<Config> {
+        let credentials = parse_credentials(map.get("credentials"))?;
+        let start_date = match map.get("start_date") {
+            None | Some(Value::Null) => {
+                return Err(Error::config(
+                    "The config has no start_date: set it to the RFC 3339 date-time of the \
+                     oldest data to read, e.g. \"2024-01-01T00:00:00Z\".",
+                ))
+            }
+            Some(v) => parse_date_time("start_date", v)?,
+        };
+        let end_date = match map.get("end_date") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(v) => Some(parse_date_time("end_date", v)?),
+        };
+        if let Some(end) = end_date {
+            if end <= start_date {
+                return Err(Error::config(format!(
+                    "end_date ({end}) must be later than start_date ({start_date})."
+                )));
+            }
+        }
+        let api_base_url = parse_base_url(map.get("api_base_url"))?;
+        let requests_per_second = match number(map, "requests_per_second")? {
+            None => DEFAULT_REQUESTS_PER_SECOND,
+            Some(n) if (0.1..=1000.0).contains(&n) => n,
+            Some(n) => {
+                return Err(Error::config(format!(
+                    "requests_per_second must be between 0.1 and 1000, not {n}."
+                )))
+            }
+        };
+        let max_concurrent_requests = match integer(map, "max_concurrent_requests", 1, 64)? {
+            None => DEFAULT_MAX_CONCURRENT_REQUESTS,
+            Some(n) => n as usize,
+        };
+        let max_retries = integer(map, "max_retries", 0, 20)?
+            .map(|n| n as u32)
+            .unwrap_or(DEFAULT_MAX_RETRIES);
+        let retry_initial_backoff = match number(map, "retry_initial_backoff_secs")? {
+            None => DEFAULT_INITIAL_BACKOFF,
+            Some(n) if (0.001..=60.0).contains(&n) => Duration::from_secs_f64(n),
+            Some(n) => {
+                return Err(Error::config(format!(
+                    "retry_initial_backoff_secs must be between 0.001 and 60, not {n}."
+                )))
+            }
+        };
+        Ok(Config {
+            credentials,
+            start_date,
+            end_date,
+            api_base_url,
+            requests_per_second,
+            max_concurrent_requests,
+            max_retries,
+            retry_initial_backoff,
+        })
+    }
+
+    /// Every secret in the config, for scrubbing text that might echo one.
+    pub fn secrets(&self) -> Vec<&str> {
+        match &self.credentials {
+            Credentials::AppCredentials { secret, .. } => vec![secret.expose()],
+            Credentials::ManagementToken(token) => vec![token.expose()],
+        }
+    }
+}
+
+fn parse_credentials(value: Option<&Value>) -> Result<Credentials> {
+    let Some(Value::Object(creds)) = value else {
+        return Err(Error::config(
+            "The config needs a credentials object: either {\"auth_type\": \"app_credentials\", \
+             \"app_access_key\": …, \"app_secret\": …} or {\"auth_type\": \"management_token\", \
+             \"management_token\": …}.",
+        ));
+    };
+    let text = |key: &str| -> Result<String> {
+        match creds.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+            _ => Err(Error::config(format!(
+                "credentials.{key} is missing or empty: copy it from the 100ms dashboard \
+                 (Developer section)."
+            ))),
+        }
+    };
+    match creds.get("auth_type").and_then(Value::as_str) {
+        Some("app_credentials") => Ok(Credentials::AppCredentials {
+            access_key: text("app_access_key")?,
+            secret: Secret::new(text("app_secret")?),
+        }),
+        Some("management_token") => Ok(Credentials::ManagementToken(Secret::new(text(
+            "management_token",
+        )?))),
+        other => Err(Error::config(format!(
+            "credentials.auth_type must be \"app_credentials\" or \"management_token\", not {}.",
+            other.map_or("missing".to_owned(), |o| format!("\"{o}\""))
+        ))),
+    }
+}
+
+/// Parses an RFC 3339 date-time; a date alone is refused rather than guessed at.
+pub fn parse_date_time(field: &str, value: &Value) -> Result<DateTime<Utc>> {
+    let s = value.as_str().unwrap_or_default();
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|_| {
+            Error::config(format!(
+                "{field} must be an RFC 3339 date-time such as \"2024-01-01T00:00:00Z\", \
+                 not {value}."
+            ))
+        })
+}
+
+fn parse_base_url(value: Option<&Value>) -> Result<Url> {
+    let raw = match value {
+        None | Some(Value::Null) => DEFAULT_BASE_URL,
+        Some(Value::String(s)) if s.trim().is_empty() => DEFAULT_BASE_URL,
+        Some(Value::String(s)) => s.trim(),
+        Some(other) => {
+            return Err(Error::config(format!(
+                "api_base_url must be a URL string, not {other}."
+            )))
+        }
+    };
+    let url = Url::parse(raw.trim_end_matches('/')).map_err(|e| {
+        Error::config(format!(
+            "api_base_url is not a valid URL ({e}); the default is {DEFAULT_BASE_URL}."
+        ))
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(Error::config(format!(
+                "api_base_url must use https: plain http is accepted only for a loopback host \
+                 (127.0.0.1, ::1 or localhost), and {} is not one.",
+                url.host_str().unwrap_or("")
+            )))
+        }
+        other => {
+            return Err(Error::config(format!(
+                "api_base_url must be an https URL, not a {other} URL."
+            )))
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::config(
+            "api_base_url must not carry credentials; put them in the credentials object.",
+        ));
+    }
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn number(map: &Map<String, Value>, key: &str) -> Result<Option<f64>> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(other) => Err(Error::config(format!(
+            "{key} must be a number, not {other}."
+        ))),
+    }
+}
+
+fn integer(map: &Map<String, Value>, key: &str, min: i64, max: i64) -> Result<Option<i64>> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) if (min..=max).contains(&i) => Ok(Some(i)),
+            _ => Err(Error::config(format!(
+                "{key} must be a whole number between {min} and {max}, not {n}."
+            ))),
+        },
+        Some(other) => Err(Error::config(format!(
+            "{key} must be a whole number, not {other}."
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Value {
+        json!({
+            "credentials": {"auth_type": "app_credentials", "app_access_key": "k", "app_secret": "s3cret"},
+            "start_date": "2024-01-01T00:00:00Z"
+        })
+    }
+
+    fn parse(v: Value) -> Result<Config> {
+        Config::parse(&v.to_string())
+    }
+
+    fn message(v: Value) -> String {
+        parse(v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = parse(base()).unwrap();
+        assert_eq!(c.api_base_url.as_str(), "https://api.100ms.live/v2");
+        assert_eq!(c.requests_per_second, 20.0);
+        assert!(c.end_date.is_none());
+    }
+
+    #[test]
+    fn not_json_is_a_config_error() {
+        let e = Config::parse("{nope").unwrap_err();
+        assert!(matches!(e, Error::Config(_)));
+        assert!(e.to_string().contains("not valid JSON"));
+    }
+
+    #[test]
+    fn missing_start_date_names_the_field() {
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("start_date");
+        assert!(message(v).contains("start_date"));
+    }
+
+    #[test]
+    fn malformed_date_is_refused() {
+        let mut v = base();
+        v["start_date"] = json!("2024-13-01");
+        assert!(message(v).contains("RFC 3339"));
+    }
+
+    #[test]
+    fn unknown_auth_type_is_refused() {
+        let mut v = base();
+        v["credentials"]["auth_type"] = json!("oauth");
+        assert!(message(v).contains("\"oauth\""));
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback() {
+        let mut v = base();
+        v["api_base_url"] = json!("http://127.0.0.1:8080/v2");
+        assert!(parse(v.clone()).is_ok());
+        v["api_base_url"] = json!("http://localhost:1/v2");
+        assert!(parse(v.clone()).is_ok());
+        v["api_base_url"] = json!("http://api.100ms.live/v2");
+        assert!(message(v).contains("loopback"));
+    }
+
+    #[test]
+    fn end_before_start_is_refused() {
+        let mut v = base();
+        v["end_date"] = json!("2023-01-01T00:00:00Z");
+        assert!(message(v).contains("end_date"));
+    }
+
+    #[test]
+    fn secret_is_redacted_in_debug() {
+        let c = parse(base()).unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("REDACTED"));
+    }
+
+    #[test]
+    fn error_messages_never_echo_the_secret() {
+        let mut v = base();
+        v["start_date"] = json!("yesterday");
+        assert!(!message(v).contains("s3cret"));
+    }
+}

@@ -1,0 +1,118 @@
+//! The stream engine: the one piece of code that knows how to page, partition, filter and
+//! checkpoint a 100ms listing. Streams are declarations ([`StreamDef`]) read by this engine;
+//! none of them contains a loop.
+
+mod cursor;
+mod pages;
+mod partitions;
+mod read;
+
+pub use cursor::{check_state, timestamp};
+pub use read::{read_stream, Context};
+
+use serde_json::Value;
+
+/// A stream, declared.
+pub struct StreamDef {
+    pub name: &'static str,
+    /// Top-level fields that together identify a record.
+    pub primary_key: &'static [&'static str],
+    /// The JSON Schema of its records.
+    pub schema: &'static str,
+    pub request: Request,
+    pub partitions: Partitions,
+    pub cursor: Cursor,
+    pub records: Records,
+}
+
+/// What to ask the API for.
+pub struct Request {
+    pub path: Path,
+    /// Query parameters sent with every page.
+    pub params: &'static [(&'static str, &'static str)],
+    pub envelope: Envelope,
+}
+
+pub enum Path {
+    Fixed(&'static str),
+    /// `{prefix}{room_id}{suffix}`, one per room partition.
+    PerRoom {
+        prefix: &'static str,
+        suffix: &'static str,
+    },
+}
+
+/// Where the objects sit in a response, and how the next page is asked for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Envelope {
+    /// `{limit, data, last}`, newest first; the next page is `start=<last>`.
+    Data,
+    /// `{limit, total, next, events}`, oldest first; the next page is `start=<next>`.
+    Events,
+    /// `{peers: {id: peer}}`, one unpaginated map.
+    PeersMap,
+}
+
+/// What a stream's request is repeated over.
+pub enum Partitions {
+    /// One listing.
+    None,
+    /// The same listing once per parameter set.
+    Params(&'static [&'static [(&'static str, &'static str)]]),
+    /// Each room with a live session (from `GET /sessions?active=true`).
+    LiveRooms,
+    /// Each room that can have new analytics events since the stream's cursor.
+    RoomsWithActivity,
+}
+
+/// How a stream syncs incrementally.
+pub enum Cursor {
+    /// Live or derived data: read whole every time.
+    None,
+    /// Few, mutable objects listed whole; a record is new when the newest of `fields` (a
+    /// timestamp; the zero time counts as absent) passed the cursor.
+    Updated {
+        field: &'static str,
+        fields: &'static [&'static str],
+    },
+    /// Newest-first listing by creation time. Objects that `still_changing` (an active
+    /// session, a running recording) are remembered in the state and read again until they
+    /// settle. With `server_filter`, the window is sent as `after`/`before` and split into
+    /// slices that each end in a checkpoint; without, paging stops once past the window.
+    Created {
+        field: &'static str,
+        server_filter: bool,
+        still_changing: Option<fn(&Value) -> bool>,
+    },
+    /// Oldest-first per room, with a cursor per room.
+    PerRoom { field: &'static str },
+}
+
+impl Cursor {
+    /// The cursor field `discover` declares.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Cursor::None => None,
+            Cursor::Updated { field, .. }
+            | Cursor::Created { field, .. }
+            | Cursor::PerRoom { field } => Some(field),
+        }
+    }
+}
+
+/// How API objects become records.
+pub enum Records {
+    AsIs,
+    /// Rewritten in place (normalisations, fields added from the partition).
+    Map(fn(&mut Value, &Partition)),
+    /// Each object yields any number of records.
+    FlatMap(fn(Value, &Partition, &mut Vec<Value>)),
+}
+
+/// One repetition of a stream's request.
+#[derive(Clone, Debug, Default)]
+pub struct Partition {
+    pub room_id: Option<String>,
+    pub session_id: Option<String>,
+    pub params: &'static [(&'static str, &'static str)],
+}

@@ -1,0 +1,300 @@
+//! Paging: turning one request into the sequence of its pages, with the stop rules the API
+//! implies and guards against the loops other connectors fell into.
+//!
+//! A listing ends when a page has no objects (`data` null, missing or `[]`), when the cursor
+//! (`last` or `next`) is missing or empty, or, for `{limit, data, last}` lists, when the API
+//! found fewer objects than the `limit` it says it tried for (its documented meaning), which
+//! saves the empty request at the end. A cursor seen before, or more than [`MAX_PAGES`] pages,
+//! is an error rather than an endless copy of the same data.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::Envelope;
+use crate::error::{Error, Result};
+use crate::http::Client;
+
+/// Objects asked for per page: the API's maximum.
+pub const PAGE_SIZE: usize = 100;
+/// No listing is longer than this (ten million objects at 100 a page).
+pub const MAX_PAGES: usize = 100_000;
+
+pub struct Page {
+    pub items: Vec<Value>,
+    pub server_time: Option<DateTime<Utc>>,
+    /// `total` of an events page.
+    pub total: Option<u64>,
+}
+
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// One listing to walk.
+pub struct Listing {
+    pub stream: &'static str,
+    pub path: String,
+    pub params: Vec<(&'static str, String)>,
+    pub envelope: Envelope,
+}
+
+/// Fetches the pages of `listing` in order, handing each to `on_page` until it says stop or
+/// the listing ends.
+pub async fn walk(
+    client: &Client,
+    listing: Listing,
+    mut on_page: impl FnMut(Page) -> Result<Flow>,
+) -> Result<()> {
+    let mut params = listing.params;
+    match listing.envelope {
+        Envelope::Data | Envelope::Events => params.push(("limit", PAGE_SIZE.to_string())),
+        Envelope::PeersMap => {}
+    }
+    let mut seen = HashSet::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut query = params.clone();
+        if let Some(c) = &cursor {
+            query.push(("start", c.clone()));
+        }
+        let response = client.get(listing.stream, &listing.path, &query).await?;
+        let parsed = parse_page(listing.envelope, &response.body).map_err(|detail| {
+            Error::Response {
+                endpoint: format!("GET {}", listing.path),
+                detail,
+            }
+        })?;
+        let page = Page {
+            items: parsed.items,
+            server_time: response.server_time,
+            total: parsed.total,
+        };
+        let empty = page.items.is_empty();
+        if let Flow::Stop = on_page(page)? {
+            return Ok(());
+        }
+        let next = match parsed.next {
+            Some(next) if !empty && !parsed.exhausted => next,
+            _ => return Ok(()),
+        };
+        if !seen.insert(next.clone()) {
+            return Err(Error::Pagination {
+                endpoint: format!("GET {}", listing.path),
+                detail: format!(
+                    "the API returned the cursor {next:?} twice; stopping instead of reading the same pages again"
+                ),
+            });
+        }
+        cursor = Some(next);
+    }
+    Err(Error::Pagination {
+        endpoint: format!("GET {}", listing.path),
+        detail: format!("more than {MAX_PAGES} pages"),
+    })
+}
+
+/// A page as the envelope reads it.
+#[derive(Debug, PartialEq)]
+pub struct ParsedPage {
+    pub items: Vec<Value>,
+    /// The cursor of the next page, if the API gave one.
+    pub next: Option<String>,
+    /// The API says there is nothing after this page.
+    pub exhausted: bool,
+    pub total: Option<u64>,
+}
+
+/// Reads one response body. Tolerates what the documentation leaves open (`data: null`, a
+/// missing key, an empty cursor); anything else that is not the documented shape is an error
+/// naming the field.
+pub fn parse_page(envelope: Envelope, body: &[u8]) -> std::result::Result<ParsedPage, String> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let excerpt = crate::http::describe_body(body);
+        format!("the body is not JSON ({e}); it starts with {excerpt}")
+    })?;
+    let Value::Object(mut map) = value else {
+        return Err(format!("expected a JSON object, got {}", kind(&value)));
+    };
+    match envelope {
+        Envelope::Data => {
+            let items = objects(map.remove("data"), "data")?;
+            let next = token(map.get("last"), "last")?;
+            let asked_for_more = map
+                .get("limit")
+                .and_then(Value::as_u64)
+                .is_some_and(|limit| limit as usize == PAGE_SIZE && items.len() < PAGE_SIZE);
+            Ok(ParsedPage {
+                items,
+                next,
+                exhausted: asked_for_more,
+                total: None,
+            })
+        }
+        Envelope::Events => Ok(ParsedPage {
+            next: token(map.get("next"), "next")?,
+            total: map.get("total").and_then(Value::as_u64),
+            items: objects(map.remove("events"), "events")?,
+            exhausted: false,
+        }),
+        Envelope::PeersMap => {
+            let items = match map.remove("peers") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Object(peers)) => peers.into_iter().map(|(_, v)| v).collect(),
+                Some(Value::Array(peers)) => peers,
+                Some(other) => return Err(format!("peers is {}, not a map", kind(&other))),
+            };
+            check_objects(&items, "peers")?;
+            Ok(ParsedPage {
+                items,
+                next: None,
+                exhausted: true,
+                total: None,
+            })
+        }
+    }
+}
+
+fn objects(value: Option<Value>, field: &str) -> std::result::Result<Vec<Value>, String> {
+    let items = match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(other) => return Err(format!("{field} is {}, not an array", kind(&other))),
+    };
+    check_objects(&items, field)?;
+    Ok(items)
+}
+
+fn check_objects(items: &[Value], field: &str) -> std::result::Result<(), String> {
+    match items.iter().position(|v| !v.is_object()) {
+        Some(i) => Err(format!("{field}[{i}] is {}, not an object", kind(&items[i]))),
+        None => Ok(()),
+    }
+}
+
+fn token(value: Option<&Value>, field: &str) -> std::result::Result<Option<String>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(format!("{field} is {}, not a string", kind(other))),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn data(body: Value) -> std::result::Result<ParsedPage, String> {
+        parse_page(Envelope::Data, body.to_string().as_bytes())
+    }
+
+    #[test]
+    fn empty_data_in_every_documented_form() {
+        for body in [
+            json!({"limit": 100, "data": null}),
+            json!({"limit": 100}),
+            json!({"limit": 100, "data": [], "last": ""}),
+        ] {
+            let page = data(body).unwrap();
+            assert!(page.items.is_empty());
+            assert_eq!(page.next, None);
+        }
+    }
+
+    #[test]
+    fn full_page_continues_short_page_ends() {
+        let items: Vec<Value> = (0..100).map(|i| json!({"id": i.to_string()})).collect();
+        let page = data(json!({"limit": 100, "data": items, "last": "99"})).unwrap();
+        assert_eq!(page.next.as_deref(), Some("99"));
+        assert!(!page.exhausted);
+        let page = data(json!({"limit": 100, "data": [{"id": "a"}], "last": "a"})).unwrap();
+        assert!(page.exhausted);
+        // A limit the API capped below ours says nothing about the end.
+        let page = data(json!({"limit": 50, "data": [{"id": "a"}], "last": "a"})).unwrap();
+        assert!(!page.exhausted);
+    }
+
+    #[test]
+    fn wrong_shapes_name_the_field() {
+        assert!(data(json!({"data": {"a": 1}})).unwrap_err().contains("data is an object"));
+        assert!(data(json!({"data": [1]})).unwrap_err().contains("data[0] is a number"));
+        assert!(data(json!({"data": [], "last": 7})).unwrap_err().contains("last is a number"));
+        assert!(data(json!([])).unwrap_err().contains("expected a JSON object"));
+        assert!(parse_page(Envelope::Data, b"").unwrap_err().contains("not JSON"));
+        assert!(parse_page(Envelope::Data, b"<html>502</html>")
+            .unwrap_err()
+            .contains("HTML"));
+    }
+
+    #[test]
+    fn events_page_reads_next_and_total() {
+        let body = json!({"limit": 100, "total": 7, "next": "tok", "events": [{"id": "e"}]});
+        let page = parse_page(Envelope::Events, body.to_string().as_bytes()).unwrap();
+        assert_eq!(page.next.as_deref(), Some("tok"));
+        assert_eq!(page.total, Some(7));
+        let body = json!({"limit": 100, "total": 7, "next": "", "events": null});
+        let page = parse_page(Envelope::Events, body.to_string().as_bytes()).unwrap();
+        assert_eq!(page.next, None);
+        assert!(page.items.is_empty());
+    }
+
+    #[test]
+    fn peers_map_becomes_a_list() {
+        let body = json!({"peers": {"p1": {"id": "p1"}, "p2": {"id": "p2"}}});
+        let page = parse_page(Envelope::PeersMap, body.to_string().as_bytes()).unwrap();
+        assert_eq!(page.items.len(), 2);
+        for body in [json!({"peers": null}), json!({}), json!({"peers": {}})] {
+            let page = parse_page(Envelope::PeersMap, body.to_string().as_bytes()).unwrap();
+            assert!(page.items.is_empty());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            for envelope in [Envelope::Data, Envelope::Events, Envelope::PeersMap] {
+                let _ = parse_page(envelope, &bytes);
+            }
+        }
+
+        #[test]
+        fn any_json_value_parses_or_fails_cleanly(v in arb_json()) {
+            let body = json!({"limit": 100, "data": v.clone(), "last": v.clone(), "events": v.clone(), "next": v.clone(), "peers": v});
+            for envelope in [Envelope::Data, Envelope::Events, Envelope::PeersMap] {
+                let _ = parse_page(envelope, body.to_string().as_bytes());
+            }
+        }
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-z0-9]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}

@@ -1,0 +1,302 @@
+//! The `read` command: the configured catalog and the state in, every configured stream read
+//! concurrently, each framed by STARTED, RUNNING and COMPLETE or INCOMPLETE.
+//!
+//! Input is checked before anything is read: a catalog or state that does not parse stops the
+//! sync with a config error and no partial output. A stream that fails ends INCOMPLETE with a
+//! TRACE ERROR naming it (its last checkpoint already printed), the others go on, and the
+//! process exits non-zero at the end, as the platform expects.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::commands::{client, read_file, report};
+use crate::config::Config;
+use crate::engine::{check_state, read_stream, Context, StreamDef};
+use crate::error::{Error, Result};
+use crate::http::Observer;
+use crate::output::Output;
+use crate::protocol::{
+    ConfiguredCatalog, Message, StateMessage, StreamState, SyncMode, Trace,
+};
+use crate::streams;
+
+/// How often a long read reports its progress.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Reads the catalog's streams. Returns whether every stream completed.
+pub async fn read(
+    config: Config,
+    catalog_path: &Path,
+    state_path: Option<&Path>,
+    output: Arc<Output>,
+) -> Result<bool> {
+    let catalog = parse_catalog(&read_file(catalog_path, "catalog")?)?;
+    let mut states = match state_path {
+        Some(path) => parse_state(&read_file(path, "state")?)?,
+        None => BTreeMap::new(),
+    };
+
+    let mut selected: Vec<(&'static StreamDef, bool)> = Vec::new();
+    let mut all_known = true;
+    for configured in &catalog.streams {
+        let name = configured.stream.name.as_str();
+        let Some(def) = streams::find(name) else {
+            all_known = false;
+            report(
+                &output,
+                &Error::config(format!(
+                    "The catalog names a stream this connector does not have: {name:?}. Run \
+                     discover for the list of streams."
+                )),
+                Some(name),
+            );
+            output.message(&Message::Trace {
+                trace: Trace::status(name, StreamState::Incomplete),
+            })?;
+            continue;
+        };
+        if selected.iter().any(|(d, _)| d.name == def.name) {
+            continue;
+        }
+        // Incremental asked of a stream without a cursor is read whole (PyAirbyte asks so).
+        let incremental =
+            configured.sync_mode == SyncMode::Incremental && def.cursor.field().is_some();
+        if incremental {
+            if let Some(state) = states.get(def.name) {
+                check_state(def, state)?;
+            }
+        }
+        selected.push((def, incremental));
+    }
+
+    let heartbeat = Arc::new(Heartbeat {
+        output: output.clone(),
+    });
+    let ctx = Arc::new(Context {
+        client: client(&config, config.max_retries, heartbeat)?,
+        output: output.clone(),
+        start_date: config.start_date,
+        end_date: config.end_date,
+        max_concurrency: config.max_concurrent_requests,
+    });
+
+    let started = Instant::now();
+    let names: Vec<&'static str> = selected.iter().map(|(d, _)| d.name).collect();
+    let progress = tokio::spawn(report_progress(ctx.clone(), names.clone()));
+    let mut tasks = Vec::new();
+    for (def, incremental) in selected {
+        let state = states.remove(def.name);
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            let began = Instant::now();
+            let ok = read_framed(ctx, def, incremental, state).await;
+            (def.name, ok, began.elapsed())
+        }));
+    }
+    let mut all_complete = all_known;
+    let mut summaries = Vec::new();
+    for task in tasks {
+        match task.await {
+            Ok((name, ok, took)) => {
+                all_complete &= ok?;
+                summaries.push((name, took));
+            }
+            Err(e) => {
+                all_complete = false;
+                tracing::error!("a stream task ended abnormally: {e}");
+            }
+        }
+    }
+    progress.abort();
+    let stats = ctx.client.stats();
+    for (name, took) in summaries {
+        let s = stats.get(name).copied().unwrap_or_default();
+        tracing::info!(
+            "{name}: {} records, {} requests, {} retries, {:.1} s",
+            output.records_emitted(name),
+            s.requests,
+            s.retries,
+            took.as_secs_f64()
+        );
+    }
+    tracing::info!("read finished in {:.1} s", started.elapsed().as_secs_f64());
+    output.flush()?;
+    Ok(all_complete)
+}
+
+/// Reads one stream between its status messages. `Ok(false)` when the stream failed (and was
+/// reported); `Err` only when stdout itself failed.
+async fn read_framed(
+    ctx: Arc<Context>,
+    def: &'static StreamDef,
+    incremental: bool,
+    state: Option<Value>,
+) -> Result<bool> {
+    let status = |s| Message::Trace {
+        trace: Trace::status(def.name, s),
+    };
+    ctx.output.message(&status(StreamState::Started))?;
+    ctx.output.message(&status(StreamState::Running))?;
+    match read_stream(ctx.clone(), def, incremental, state).await {
+        Ok(()) => {
+            ctx.output.message(&status(StreamState::Complete))?;
+            Ok(true)
+        }
+        Err(e) if e.is_broken_pipe() => Err(e),
+        Err(e) => {
+            report(&ctx.output, &e, Some(def.name));
+            ctx.output.message(&status(StreamState::Incomplete))?;
+            Ok(false)
+        }
+    }
+}
+
+/// Tells the orchestrator the sync is alive while requests wait out a rate limit.
+struct Heartbeat {
+    output: Arc<Output>,
+}
+
+impl Observer for Heartbeat {
+    fn waiting(&self, stream: &str, wait: Duration, rate_limited: bool) {
+        if rate_limited && crate::streams::find(stream).is_some() {
+            let reset = crate::protocol::now_millis() + wait.as_millis() as i64;
+            let _ = self.output.message(&Message::Trace {
+                trace: Trace::rate_limited(stream, reset),
+            });
+        }
+    }
+}
+
+async fn report_progress(ctx: Arc<Context>, names: Vec<&'static str>) {
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(PROGRESS_INTERVAL).await;
+        let stats = ctx.client.stats();
+        let requests: u64 = stats.values().map(|s| s.requests).sum();
+        let counts: Vec<String> = names
+            .iter()
+            .map(|n| format!("{n} {}", ctx.output.records_emitted(n)))
+            .collect();
+        tracing::info!(
+            "progress after {:.0} s: {}; {requests} requests ({:.1}/s)",
+            started.elapsed().as_secs_f64(),
+            counts.join(", "),
+            requests as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+fn parse_catalog(text: &str) -> Result<ConfiguredCatalog> {
+    serde_json::from_str(text).map_err(|e| {
+        Error::config(format!(
+            "The configured catalog is not valid ({e}). Each stream needs \"stream\": {{\"name\": …}} \
+             and \"sync_mode\": \"full_refresh\" or \"incremental\"."
+        ))
+    })
+}
+
+/// The state file, in any form orchestrators use: empty, `null`, `[]`, an array of STREAM or
+/// GLOBAL state messages, or a legacy object keyed by stream name.
+pub fn parse_state(text: &str) -> Result<BTreeMap<String, Value>> {
+    let malformed = |detail: String| {
+        Error::config(format!(
+            "The state is malformed ({detail}). It must be the JSON array of state messages \
+             the connector printed, e.g. [{{\"type\":\"STREAM\",\"stream\":{{\"stream_descriptor\":\
+             {{\"name\":\"rooms\"}},\"stream_state\":{{…}}}}}}]."
+        ))
+    };
+    let mut states = BTreeMap::new();
+    if text.trim().is_empty() {
+        return Ok(states);
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
+    let messages = match value {
+        Value::Null => return Ok(states),
+        Value::Array(items) => items,
+        Value::Object(map) if map.contains_key("type") || map.contains_key("stream") => {
+            vec![Value::Object(map)]
+        }
+        Value::Object(legacy) => {
+            for (name, state) in legacy {
+                states.insert(name, state);
+            }
+            return Ok(states);
+        }
+        other => return Err(malformed(format!("found {other}"))),
+    };
+    for (i, item) in messages.into_iter().enumerate() {
+        let message: StateMessage =
+            serde_json::from_value(item).map_err(|e| malformed(format!("element {i}: {e}")))?;
+        let entries = match (message.stream, message.global) {
+            (Some(stream), _) => vec![stream],
+            (None, Some(global)) => global.stream_states,
+            (None, None) if message.data.is_some() => {
+                tracing::warn!("ignoring a LEGACY state message: this connector keeps per-stream state");
+                Vec::new()
+            }
+            (None, None) => {
+                return Err(malformed(format!(
+                    "element {i} has neither \"stream\" nor \"global\" (type {:?})",
+                    message.kind
+                )))
+            }
+        };
+        for entry in entries {
+            if let Some(state) = entry.stream_state {
+                states.insert(entry.stream_descriptor.name, state);
+            }
+        }
+    }
+    Ok(states)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_forms_mean_no_state() {
+        for text in ["", "  ", "null", "[]", "{}"] {
+            assert!(parse_state(text).unwrap().is_empty(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn stream_and_global_states_are_read() {
+        let text = r#"[
+            {"type":"STREAM","stream":{"stream_descriptor":{"name":"rooms","namespace":null},"stream_state":{"cursor":"a"}},"global_":null,"data":null},
+            {"type":"GLOBAL","global":{"shared_state":null,"stream_states":[{"stream_descriptor":{"name":"sessions"},"stream_state":{"cursor":"b"}}]}}
+        ]"#;
+        let states = parse_state(text).unwrap();
+        assert_eq!(states["rooms"]["cursor"], "a");
+        assert_eq!(states["sessions"]["cursor"], "b");
+    }
+
+    #[test]
+    fn unknown_streams_in_state_are_kept_aside() {
+        let text = r#"[{"type":"STREAM","stream":{"stream_descriptor":{"name":"gone"},"stream_state":{"x":1}}}]"#;
+        assert!(parse_state(text).unwrap().contains_key("gone"));
+    }
+
+    #[test]
+    fn malformed_state_is_a_config_error() {
+        for text in ["{nope", "[1]", "[{\"type\":\"STREAM\"}]", "42"] {
+            let err = parse_state(text).unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{text}: {err}");
+            assert!(err.to_string().contains("state"));
+        }
+    }
+
+    #[test]
+    fn invalid_sync_mode_is_a_config_error() {
+        let err = parse_catalog(
+            r#"{"streams":[{"stream":{"name":"__AIRBYTE__stream_that_does_not_exist"},"sync_mode":"INVALID","destination_sync_mode":"INVALID"}]}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Config(_)));
+    }
+}
