@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "source-100ms", version, about = "Airbyte source connector for the 100ms REST API")]
+#[command(
+    name = "source-100ms",
+    version,
+    about = "Airbyte source connector for the 100ms REST API"
+)]
 pub struct Cli {
     /// Also print debug logs (requests, timings).
     #[arg(long, global = true)]

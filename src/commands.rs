@@ -12,9 +12,7 @@ use crate::config::{Config, SPEC_JSON};
 use crate::error::{Error, Result};
 use crate::http::{Auth, Client, ClientOptions, Observer};
 use crate::output::Output;
-use crate::protocol::{
-    AirbyteStream, Catalog, ConnectionStatus, Message, Status, SyncMode, Trace,
-};
+use crate::protocol::{AirbyteStream, Catalog, ConnectionStatus, Message, Status, SyncMode, Trace};
 use crate::streams::STREAMS;
 
 /// `check` gives up after this long, whatever the API does.
@@ -42,7 +40,10 @@ pub async fn run(command: Command, output: Arc<Output>) -> Result<bool> {
 /// Reads a file the orchestrator handed over; a missing or unreadable one is a config error.
 pub fn read_file(path: &Path, what: &str) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| {
-        Error::config(format!("Cannot read the {what} file {}: {e}.", path.display()))
+        Error::config(format!(
+            "Cannot read the {what} file {}: {e}.",
+            path.display()
+        ))
     })
 }
 

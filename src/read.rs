@@ -19,9 +19,7 @@ use crate::engine::{check_state, read_stream, Context, StreamDef};
 use crate::error::{Error, Result};
 use crate::http::Observer;
 use crate::output::Output;
-use crate::protocol::{
-    ConfiguredCatalog, Message, StateMessage, StreamState, SyncMode, Trace,
-};
+use crate::protocol::{ConfiguredCatalog, Message, StateMessage, StreamState, SyncMode, Trace};
 use crate::streams;
 
 /// How often a long read reports its progress.
@@ -235,7 +233,9 @@ pub fn parse_state(text: &str) -> Result<BTreeMap<String, Value>> {
             (Some(stream), _) => vec![stream],
             (None, Some(global)) => global.stream_states,
             (None, None) if message.data.is_some() => {
-                tracing::warn!("ignoring a LEGACY state message: this connector keeps per-stream state");
+                tracing::warn!(
+                    "ignoring a LEGACY state message: this connector keeps per-stream state"
+                );
                 Vec::new()
             }
             (None, None) => {

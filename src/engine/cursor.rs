@@ -51,13 +51,15 @@ pub fn parse_state<T: DeserializeOwned>(stream: &str, state: Option<&Value>) -> 
     match state {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) if map.is_empty() => Ok(None),
-        Some(value) => serde_json::from_value(value.clone()).map(Some).map_err(|e| {
-            Error::config(format!(
-                "The state of stream {stream} is malformed ({e}): expected an object such as \
+        Some(value) => serde_json::from_value(value.clone())
+            .map(Some)
+            .map_err(|e| {
+                Error::config(format!(
+                    "The state of stream {stream} is malformed ({e}): expected an object such as \
                  {{\"cursor\": \"2024-01-01T00:00:00Z\"}}. Reset the stream's state to read \
                  it from the start date again."
-            ))
-        }),
+                ))
+            }),
     }
 }
 
@@ -123,7 +125,8 @@ impl CreatedState {
             self.pending.clear();
             self.pending_since = oldest;
         }
-        self.pending.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        self.pending
+            .sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         self
     }
 }
@@ -167,7 +170,9 @@ mod tests {
     fn newest_of_fields() {
         let r = json!({"created_at": "2024-01-01T00:00:00Z", "updated_at": "0001-01-01T00:00:00Z"});
         assert_eq!(
-            newest(&r, &["created_at", "updated_at"]).unwrap().to_rfc3339(),
+            newest(&r, &["created_at", "updated_at"])
+                .unwrap()
+                .to_rfc3339(),
             "2024-01-01T00:00:00+00:00"
         );
     }
@@ -187,11 +192,16 @@ mod tests {
 
     #[test]
     fn malformed_state_is_a_config_error() {
-        let err = parse_state::<UpdatedState>("rooms", Some(&json!({"cursor": "soon"}))).unwrap_err();
+        let err =
+            parse_state::<UpdatedState>("rooms", Some(&json!({"cursor": "soon"}))).unwrap_err();
         assert!(matches!(err, Error::Config(_)));
         assert!(err.to_string().contains("rooms"));
-        assert!(parse_state::<UpdatedState>("rooms", Some(&json!({}))).unwrap().is_none());
-        assert!(parse_state::<UpdatedState>("rooms", Some(&json!(null))).unwrap().is_none());
+        assert!(parse_state::<UpdatedState>("rooms", Some(&json!({})))
+            .unwrap()
+            .is_none());
+        assert!(parse_state::<UpdatedState>("rooms", Some(&json!(null)))
+            .unwrap()
+            .is_none());
     }
 
     #[test]

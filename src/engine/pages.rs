@@ -28,12 +28,7 @@ pub struct Page {
     pub total: Option<u64>,
 }
 
-pub enum Flow {
-    Continue,
-    Stop,
-}
-
-/// One listing to walk.
+/// One listing to page through.
 pub struct Listing {
     pub stream: &'static str,
     pub path: String,
@@ -41,59 +36,82 @@ pub struct Listing {
     pub envelope: Envelope,
 }
 
-/// Fetches the pages of `listing` in order, handing each to `on_page` until it says stop or
-/// the listing ends.
-pub async fn walk(
-    client: &Client,
+/// A lazy sequence of the pages of one listing: each [`Pager::next`] makes at most one
+/// request, so callers can stop, or do other work, between pages.
+pub struct Pager<'c> {
+    client: &'c Client,
     listing: Listing,
-    mut on_page: impl FnMut(Page) -> Result<Flow>,
-) -> Result<()> {
-    let mut params = listing.params;
-    match listing.envelope {
-        Envelope::Data | Envelope::Events => params.push(("limit", PAGE_SIZE.to_string())),
-        Envelope::PeersMap => {}
-    }
-    let mut seen = HashSet::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let mut query = params.clone();
-        if let Some(c) = &cursor {
-            query.push(("start", c.clone()));
+    cursor: Option<String>,
+    seen: HashSet<String>,
+    pages: usize,
+    done: bool,
+}
+
+impl<'c> Pager<'c> {
+    pub fn new(client: &'c Client, mut listing: Listing) -> Pager<'c> {
+        match listing.envelope {
+            Envelope::Data | Envelope::Events => {
+                listing.params.push(("limit", PAGE_SIZE.to_string()))
+            }
+            Envelope::PeersMap => {}
         }
-        let response = client.get(listing.stream, &listing.path, &query).await?;
-        let parsed = parse_page(listing.envelope, &response.body).map_err(|detail| {
-            Error::Response {
+        Pager {
+            client,
+            listing,
+            cursor: None,
+            seen: HashSet::new(),
+            pages: 0,
+            done: false,
+        }
+    }
+
+    /// The next page, or `None` once the listing has ended.
+    pub async fn next(&mut self) -> Result<Option<Page>> {
+        if self.done {
+            return Ok(None);
+        }
+        if self.pages == MAX_PAGES {
+            return Err(self.error(format!("more than {MAX_PAGES} pages")));
+        }
+        self.pages += 1;
+        let mut query = self.listing.params.clone();
+        if let Some(cursor) = &self.cursor {
+            query.push(("start", cursor.clone()));
+        }
+        let listing = &self.listing;
+        let response = self
+            .client
+            .get(listing.stream, &listing.path, &query)
+            .await?;
+        let parsed =
+            parse_page(listing.envelope, &response.body).map_err(|detail| Error::Response {
                 endpoint: format!("GET {}", listing.path),
                 detail,
+            })?;
+        match parsed.next {
+            Some(next) if !parsed.items.is_empty() && !parsed.exhausted => {
+                if !self.seen.insert(next.clone()) {
+                    return Err(self.error(format!(
+                        "the API returned the cursor {next:?} twice; stopping instead of reading the same pages again"
+                    )));
+                }
+                self.cursor = Some(next);
             }
-        })?;
-        let page = Page {
+            _ => self.done = true,
+        }
+        Ok(Some(Page {
             items: parsed.items,
             server_time: response.server_time,
             total: parsed.total,
-        };
-        let empty = page.items.is_empty();
-        if let Flow::Stop = on_page(page)? {
-            return Ok(());
-        }
-        let next = match parsed.next {
-            Some(next) if !empty && !parsed.exhausted => next,
-            _ => return Ok(()),
-        };
-        if !seen.insert(next.clone()) {
-            return Err(Error::Pagination {
-                endpoint: format!("GET {}", listing.path),
-                detail: format!(
-                    "the API returned the cursor {next:?} twice; stopping instead of reading the same pages again"
-                ),
-            });
-        }
-        cursor = Some(next);
+        }))
     }
-    Err(Error::Pagination {
-        endpoint: format!("GET {}", listing.path),
-        detail: format!("more than {MAX_PAGES} pages"),
-    })
+
+    fn error(&self, detail: String) -> Error {
+        Error::Pagination {
+            endpoint: format!("GET {}", self.listing.path),
+            detail,
+        }
+    }
 }
 
 /// A page as the envelope reads it.
@@ -169,7 +187,10 @@ fn objects(value: Option<Value>, field: &str) -> std::result::Result<Vec<Value>,
 
 fn check_objects(items: &[Value], field: &str) -> std::result::Result<(), String> {
     match items.iter().position(|v| !v.is_object()) {
-        Some(i) => Err(format!("{field}[{i}] is {}, not an object", kind(&items[i]))),
+        Some(i) => Err(format!(
+            "{field}[{i}] is {}, not an object",
+            kind(&items[i])
+        )),
         None => Ok(()),
     }
 }
@@ -232,11 +253,21 @@ mod tests {
 
     #[test]
     fn wrong_shapes_name_the_field() {
-        assert!(data(json!({"data": {"a": 1}})).unwrap_err().contains("data is an object"));
-        assert!(data(json!({"data": [1]})).unwrap_err().contains("data[0] is a number"));
-        assert!(data(json!({"data": [], "last": 7})).unwrap_err().contains("last is a number"));
-        assert!(data(json!([])).unwrap_err().contains("expected a JSON object"));
-        assert!(parse_page(Envelope::Data, b"").unwrap_err().contains("not JSON"));
+        assert!(data(json!({"data": {"a": 1}}))
+            .unwrap_err()
+            .contains("data is an object"));
+        assert!(data(json!({"data": [1]}))
+            .unwrap_err()
+            .contains("data[0] is a number"));
+        assert!(data(json!({"data": [], "last": 7}))
+            .unwrap_err()
+            .contains("last is a number"));
+        assert!(data(json!([]))
+            .unwrap_err()
+            .contains("expected a JSON object"));
+        assert!(parse_page(Envelope::Data, b"")
+            .unwrap_err()
+            .contains("not JSON"));
         assert!(parse_page(Envelope::Data, b"<html>502</html>")
             .unwrap_err()
             .contains("HTML"));

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::cursor::query_time;
-use super::pages::{walk, Flow, Listing};
+use super::cursor::{newest, query_time};
+use super::pages::{Listing, Pager};
 use super::{Envelope, Partition};
 use crate::error::Result;
 use crate::http::Client;
@@ -21,23 +21,28 @@ pub struct Rooms {
 /// Rooms with a live session, from `GET /sessions?active=true`. The filter is also applied
 /// here, in case a server ignores it.
 pub async fn live_rooms(client: &Client, stream: &'static str) -> Result<Rooms> {
-    sessions_rooms(client, stream, vec![("active", "true".to_owned())], true).await
+    sessions_rooms(client, stream, vec![("active", "true".to_owned())], None).await
 }
 
-/// Rooms with a session created after `since`.
+/// Rooms with a session created after `created_after` that is live or changed after
+/// `changed_after`.
 pub async fn rooms_with_sessions_since(
     client: &Client,
     stream: &'static str,
-    since: DateTime<Utc>,
+    created_after: DateTime<Utc>,
+    changed_after: DateTime<Utc>,
 ) -> Result<Rooms> {
-    sessions_rooms(client, stream, vec![("after", query_time(since))], false).await
+    let params = vec![("after", query_time(created_after))];
+    sessions_rooms(client, stream, params, Some(changed_after)).await
 }
 
+/// Rooms of the sessions listed with `params`: all of them live, or, with `changed_after`,
+/// also those changed since.
 async fn sessions_rooms(
     client: &Client,
     stream: &'static str,
     params: Vec<(&'static str, String)>,
-    only_active: bool,
+    changed_after: Option<DateTime<Utc>>,
 ) -> Result<Rooms> {
     // Newest first, so the first session seen of a room is its newest.
     let mut rooms: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -48,10 +53,15 @@ async fn sessions_rooms(
         params,
         envelope: Envelope::Data,
     };
-    walk(client, listing, |page| {
+    let mut pager = Pager::new(client, listing);
+    while let Some(page) = pager.next().await? {
         server_time = server_time.or(page.server_time);
         for session in &page.items {
-            if only_active && session.get("active").and_then(Value::as_bool) == Some(false) {
+            let live = session.get("active").and_then(Value::as_bool) == Some(true);
+            let changed = changed_after.is_some_and(|after| {
+                newest(session, &["created_at", "updated_at"]).is_none_or(|t| t >= after)
+            });
+            if !live && !changed {
                 continue;
             }
             if let Some(room) = session.get("room_id").and_then(Value::as_str) {
@@ -59,9 +69,7 @@ async fn sessions_rooms(
                 rooms.entry(room.to_owned()).or_insert(id);
             }
         }
-        Ok(Flow::Continue)
-    })
-    .await?;
+    }
     Ok(Rooms {
         partitions: rooms
             .into_iter()
@@ -86,16 +94,15 @@ pub async fn all_rooms(client: &Client, stream: &'static str) -> Result<Rooms> {
             params: vec![("enabled", enabled.to_owned())],
             envelope: Envelope::Data,
         };
-        walk(client, listing, |page| {
+        let mut pager = Pager::new(client, listing);
+        while let Some(page) = pager.next().await? {
             server_time = server_time.or(page.server_time);
             ids.extend(
                 page.items
                     .iter()
                     .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_owned)),
             );
-            Ok(Flow::Continue)
-        })
-        .await?;
+        }
     }
     Ok(Rooms {
         partitions: ids

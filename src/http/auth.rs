@@ -222,7 +222,10 @@ mod tests {
         assert!(auth.invalidate(&first));
         let second = auth.token().unwrap();
         assert_ne!(second, first);
-        assert_ne!(claims(second.expose())["jti"], claims(first.expose())["jti"]);
+        assert_ne!(
+            claims(second.expose())["jti"],
+            claims(first.expose())["jti"]
+        );
     }
 
     #[test]

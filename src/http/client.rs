@@ -261,7 +261,13 @@ impl Client {
             Verdict::RateLimited => Attempt::Wait {
                 after: retry_after,
                 rate_limited: true,
-                reason: format!("rate limited (429{})", retry_after.map_or(String::new(), |d| format!(", Retry-After {} s", d.as_secs()))),
+                reason: format!(
+                    "rate limited (429{})",
+                    retry_after.map_or(String::new(), |d| format!(
+                        ", Retry-After {} s",
+                        d.as_secs()
+                    ))
+                ),
             },
             Verdict::Retry => Attempt::Wait {
                 after: retry_after,
@@ -446,11 +452,19 @@ mod tests {
     #[test]
     fn describe_body_prefers_the_api_message() {
         assert_eq!(
-            describe_body(br#"{"code":401,"message":"Token validation error","details":["not found"]}"#),
+            describe_body(
+                br#"{"code":401,"message":"Token validation error","details":["not found"]}"#
+            ),
             "Token validation error (not found)"
         );
-        assert_eq!(describe_body(br#"{"code":404,"message":"Room not found"}"#), "Room not found");
-        assert_eq!(describe_body(b"<html><body>502</body></html>"), "an HTML page instead of JSON");
+        assert_eq!(
+            describe_body(br#"{"code":404,"message":"Room not found"}"#),
+            "Room not found"
+        );
+        assert_eq!(
+            describe_body(b"<html><body>502</body></html>"),
+            "an HTML page instead of JSON"
+        );
         assert_eq!(describe_body(b""), "an empty body");
         assert_eq!(describe_body(b"oops\nbad"), "oops bad");
     }

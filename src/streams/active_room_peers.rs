@@ -23,12 +23,16 @@ pub static ACTIVE_ROOM_PEERS: StreamDef = StreamDef {
     },
     partitions: Partitions::LiveRooms,
     cursor: Cursor::None,
+    attach: None,
     records: Records::Map(add_room),
 };
 
 fn add_room(peer: &mut Value, partition: &Partition) {
     if let Some(peer) = peer.as_object_mut() {
-        for (key, value) in [("room_id", &partition.room_id), ("session_id", &partition.session_id)] {
+        for (key, value) in [
+            ("room_id", &partition.room_id),
+            ("session_id", &partition.session_id),
+        ] {
             peer.insert(key.into(), value.clone().map_or(Value::Null, Value::String));
         }
     }

@@ -20,6 +20,7 @@ pub static ANALYTICS_EVENTS: StreamDef = StreamDef {
     },
     partitions: Partitions::RoomsWithActivity,
     cursor: Cursor::PerRoom { field: "timestamp" },
+    attach: None,
     records: Records::Map(lift_ids),
 };
 

@@ -3,10 +3,17 @@
 //! Both list newest first with no time filter: paging stops once past the cursor. A recording
 //! keeps changing until it is `completed` or `failed`, so unfinished ones are remembered in the
 //! state and emitted again until they finish; assets do not change once listed.
+//!
+//! The recordings list omits what `GET /recordings/{id}` adds (`recording_assets`, and so a
+//! duration and size). Rather than a request per recording, the assets listing is read in step
+//! with the recordings (one request per 100 assets) and each recording gets its assets, its
+//! `duration` (of the composite, or the longest asset) and `size` (all assets' bytes).
 
 use serde_json::Value;
 
-use crate::engine::{Cursor, Envelope, Partitions, Path, Records, Request, StreamDef};
+use crate::engine::{
+    Attach, Cursor, Envelope, Partition, Partitions, Path, Records, Request, StreamDef,
+};
 
 pub static RECORDINGS: StreamDef = StreamDef {
     name: "recordings",
@@ -23,7 +30,13 @@ pub static RECORDINGS: StreamDef = StreamDef {
         server_filter: false,
         still_changing: Some(is_unfinished),
     },
-    records: Records::AsIs,
+    attach: Some(Attach {
+        path: "/recording-assets",
+        parent_field: "job_id",
+        into: "recording_assets",
+        created_field: "created_at",
+    }),
+    records: Records::Map(summarise_assets),
 };
 
 pub static RECORDING_ASSETS: StreamDef = StreamDef {
@@ -41,6 +54,7 @@ pub static RECORDING_ASSETS: StreamDef = StreamDef {
         server_filter: false,
         still_changing: None,
     },
+    attach: None,
     records: Records::AsIs,
 };
 
@@ -49,4 +63,63 @@ fn is_unfinished(recording: &Value) -> bool {
         recording.get("status").and_then(Value::as_str),
         Some("completed" | "failed")
     )
+}
+
+/// `duration` and `size` from the attached assets; null when there are none yet.
+fn summarise_assets(recording: &mut Value, _: &Partition) {
+    let assets = recording
+        .get("recording_assets")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let int = |a: &Value, f: &str| a.get(f).and_then(Value::as_i64);
+    let composite = assets
+        .iter()
+        .find(|a| a.get("type").and_then(Value::as_str) == Some("room-composite"))
+        .and_then(|a| int(a, "duration"));
+    let duration = composite.or_else(|| assets.iter().filter_map(|a| int(a, "duration")).max());
+    let size =
+        (!assets.is_empty()).then(|| assets.iter().filter_map(|a| int(a, "size")).sum::<i64>());
+    if let Some(recording) = recording.as_object_mut() {
+        recording.insert("duration".into(), duration.map_or(Value::Null, Value::from));
+        recording.insert("size".into(), size.map_or(Value::Null, Value::from));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn duration_and_size_come_from_the_assets() {
+        let mut r = json!({"id": "r", "recording_assets": [
+            {"type": "chat", "duration": 0, "size": 74},
+            {"type": "room-composite", "duration": 55, "size": 26361961},
+            {"type": "transcript", "duration": 56, "size": 50}
+        ]});
+        summarise_assets(&mut r, &Partition::default());
+        assert_eq!(r["duration"], 55);
+        assert_eq!(r["size"], 26362085);
+        let mut r = json!({"id": "r", "recording_assets": []});
+        summarise_assets(&mut r, &Partition::default());
+        assert_eq!(r["duration"], Value::Null);
+        assert_eq!(r["size"], Value::Null);
+    }
+
+    #[test]
+    fn only_completed_and_failed_are_final() {
+        for (status, unfinished) in [
+            ("completed", false),
+            ("failed", false),
+            ("running", true),
+            ("post_processing", true),
+        ] {
+            assert_eq!(
+                is_unfinished(&json!({"status": status})),
+                unfinished,
+                "{status}"
+            );
+        }
+    }
 }

@@ -21,5 +21,6 @@ pub static ROOMS: StreamDef = StreamDef {
         field: "updated_at",
         fields: &["created_at", "updated_at"],
     },
+    attach: None,
     records: Records::AsIs,
 };

@@ -26,6 +26,7 @@ pub static SESSIONS: StreamDef = StreamDef {
         server_filter: true,
         still_changing: Some(is_active),
     },
+    attach: None,
     records: Records::Map(normalise),
 };
 
@@ -102,7 +103,6 @@ pub fn normalise(session: &mut Value, _: &Partition) {
     object.insert("duration".into(), duration);
     object.insert("total_peer_duration".into(), Value::from(total));
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,7 @@ pub static TEMPLATES: StreamDef = StreamDef {
         field: "updatedAt",
         fields: &["createdAt", "updatedAt"],
     },
+    attach: None,
     records: Records::AsIs,
 };
 
@@ -35,6 +36,7 @@ pub static TEMPLATE_SETTINGS: StreamDef = StreamDef {
     request: LIST,
     partitions: Partitions::None,
     cursor: Cursor::None,
+    attach: None,
     records: Records::FlatMap(settings),
 };
 
@@ -45,6 +47,7 @@ pub static TEMPLATE_DESTINATIONS: StreamDef = StreamDef {
     request: LIST,
     partitions: Partitions::None,
     cursor: Cursor::None,
+    attach: None,
     records: Records::FlatMap(destinations),
 };
 
@@ -73,7 +76,10 @@ fn settings(template: Value, _: &Partition, out: &mut Vec<Value>) {
         "template_name".into(),
         template.remove("name").unwrap_or(Value::Null),
     );
-    record.insert("roles".into(), template.remove("roles").unwrap_or(Value::Null));
+    record.insert(
+        "roles".into(),
+        template.remove("roles").unwrap_or(Value::Null),
+    );
     out.push(Value::Object(record));
 }
 
@@ -140,11 +146,19 @@ mod tests {
         destinations(template(), &Partition::default(), &mut out);
         let keys: Vec<_> = out
             .iter()
-            .map(|r| format!("{}|{}|{}", r["template_id"], r["destination_type"], r["name"]))
+            .map(|r| {
+                format!(
+                    "{}|{}|{}",
+                    r["template_id"], r["destination_type"], r["name"]
+                )
+            })
             .collect();
         assert_eq!(keys.len(), 3, "{keys:?}");
         assert!(keys.contains(&r#""t1"|"rtmpDestinations"|"r1""#.to_owned()));
-        let hls = out.iter().find(|r| r["destination_type"] == "hlsDestinations").unwrap();
+        let hls = out
+            .iter()
+            .find(|r| r["destination_type"] == "hlsDestinations")
+            .unwrap();
         assert_eq!(hls["role"], "__internal_recorder");
     }
 
