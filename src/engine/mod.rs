@@ -5,6 +5,7 @@
 mod attach;
 mod created;
 mod cursor;
+mod drift;
 mod pages;
 mod partitions;
 mod per_room;

@@ -15,6 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
+use super::drift::DriftCheck;
 use super::cursor::{newest, parse_state, to_value, UpdatedState, SAFETY_MARGIN};
 use super::pages::{Listing, Pager};
 use super::partitions::{all_rooms, live_rooms};
@@ -86,6 +87,7 @@ pub async fn read_stream(
 pub(super) struct Emitter {
     def: &'static StreamDef,
     output: Arc<Output>,
+    drift: DriftCheck,
     scratch: Vec<Value>,
 }
 
@@ -94,6 +96,7 @@ impl Emitter {
         Emitter {
             def,
             output: ctx.output.clone(),
+            drift: DriftCheck::new(def),
             scratch: Vec::new(),
         }
     }
@@ -101,14 +104,19 @@ impl Emitter {
     pub(super) fn emit(&mut self, mut object: Value, partition: &Partition) -> Result<()> {
         let name = self.def.name;
         match self.def.records {
-            Records::AsIs => self.output.record(name, &object)?,
+            Records::AsIs => {
+                self.drift.check(&object);
+                self.output.record(name, &object)?;
+            }
             Records::Map(f) => {
                 f(&mut object, partition);
+                self.drift.check(&object);
                 self.output.record(name, &object)?;
             }
             Records::FlatMap(f) => {
                 f(object, partition, &mut self.scratch);
                 for record in self.scratch.drain(..) {
+                    self.drift.check(&record);
                     self.output.record(name, &record)?;
                 }
             }

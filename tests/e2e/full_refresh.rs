@@ -1,0 +1,269 @@
+//! Full-refresh reads of every stream against the fake's ground truth.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::harness::{catalog, Harness, Run, ALL_STREAMS};
+
+fn discovered_schemas(h: &Harness) -> BTreeMap<String, Value> {
+    let run = h.discover(&h.config());
+    run.of_type("CATALOG")[0]["catalog"]["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["json_schema"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Requests per stream, from the connector's closing summary lines.
+pub fn requests_per_stream(run: &Run) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for line in run.logs() {
+        let Some((name, rest)) = line.split_once(": ") else {
+            continue;
+        };
+        if let Some(requests) = rest.split(", ").find_map(|p| p.strip_suffix(" requests")) {
+            if let Ok(n) = requests.parse() {
+                out.insert(name.to_owned(), n);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn full_read_matches_the_ground_truth() {
+    let h = Harness::default_scale();
+    let run = h.read(&h.config(), &catalog(&ALL_STREAMS, "full_refresh"), None);
+    assert!(run.success(), "{}", run.describe());
+    assert!(run.errors().is_empty());
+    let schemas = discovered_schemas(&h);
+    for stream in ALL_STREAMS {
+        let keys = run.unique_keys(stream);
+        let expected = h.fake.expected_keys(stream);
+        assert!(!expected.is_empty(), "{stream}: the fake has no data");
+        assert_eq!(
+            keys, expected,
+            "{stream}: records differ from the ground truth"
+        );
+
+        let validator = jsonschema::draft7::options()
+            .should_validate_formats(true)
+            .build(&schemas[stream])
+            .unwrap();
+        for record in run.records(stream) {
+            let errors: Vec<String> = validator
+                .iter_errors(record)
+                .map(|e| format!("{e} at {}", e.instance_path))
+                .collect();
+            assert!(errors.is_empty(), "{stream}: {errors:?} in {record}");
+        }
+
+        assert_eq!(
+            run.statuses(stream),
+            ["STARTED", "RUNNING", "COMPLETE"],
+            "{stream}"
+        );
+        let states = run.states(stream);
+        assert!(!states.is_empty(), "{stream}: no state");
+        let counted: f64 = states
+            .iter()
+            .map(|s| s["sourceStats"]["recordCount"].as_f64().unwrap())
+            .sum();
+        assert_eq!(
+            counted as usize,
+            run.records(stream).len(),
+            "{stream}: recordCount"
+        );
+    }
+}
+
+#[test]
+fn a_full_sync_costs_one_request_per_hundred_items_plus_partitions() {
+    let h = Harness::default_scale();
+    let run = h.read(&h.config(), &catalog(&ALL_STREAMS, "full_refresh"), None);
+    assert!(run.success(), "{}", run.describe());
+    let requests = requests_per_stream(&run);
+    let pages = |n: usize| n.div_ceil(100).max(1) as u64;
+    let raw = |s: &str| h.fake.raw(s).len();
+    let rooms = raw("rooms");
+    let live_rooms = run
+        .records("active_room_peers")
+        .iter()
+        .map(|p| p["room_id"].to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let optimum: BTreeMap<&str, u64> = [
+        ("sessions", pages(raw("sessions"))),
+        // Enabled and disabled rooms are listed apart.
+        ("rooms", pages(rooms) + 1),
+        ("templates", pages(raw("templates"))),
+        ("template_settings", pages(raw("templates"))),
+        ("template_destinations", pages(raw("templates"))),
+        ("recordings", pages(raw("recordings"))),
+        ("recording_assets", pages(raw("recording_assets"))),
+        ("active_room_peers", 1 + live_rooms as u64),
+        // Every room once (or more for rooms with over 100 events), after listing the rooms.
+        ("analytics_events", pages(rooms) + 1 + rooms as u64),
+    ]
+    .into_iter()
+    .collect();
+    eprintln!("stream                  requests  optimum");
+    for (stream, best) in &optimum {
+        let used = requests[*stream];
+        eprintln!("{stream:<24}{used:>8}{best:>9}");
+        // Analytics events of busy rooms span several pages: allow what the events need.
+        let slack = if *stream == "analytics_events" {
+            h.fake.expected_keys("analytics_events").len() as u64 / 100
+        } else {
+            0
+        };
+        assert!(
+            used <= best + slack,
+            "{stream}: {used} requests, optimum {best}"
+        );
+    }
+}
+
+#[test]
+fn records_carry_the_documented_normalisations() {
+    let h = Harness::default_scale();
+    let run = h.read(
+        &h.config(),
+        &catalog(
+            &["sessions", "analytics_events", "active_room_peers"],
+            "full_refresh",
+        ),
+        None,
+    );
+    assert!(run.success(), "{}", run.describe());
+    let raw: BTreeMap<String, Value> = h
+        .fake
+        .raw("sessions")
+        .into_iter()
+        .map(|s| (s["id"].as_str().unwrap().to_owned(), s))
+        .collect();
+    for session in run.records("sessions") {
+        let api = &raw[session["id"].as_str().unwrap()];
+        let peers = session["peers"].as_array().expect("peers is an array");
+        assert_eq!(peers.len(), api["peers"].as_object().map_or(0, |m| m.len()));
+        let active = session["active"] == true;
+        for peer in peers {
+            assert_eq!(
+                peer["duration"].is_null(),
+                peer["left_at"].is_null(),
+                "{peer}"
+            );
+        }
+        assert_eq!(
+            session["stopped_at"].is_null(),
+            active || peers.is_empty(),
+            "{session}"
+        );
+        let total: i64 = peers.iter().filter_map(|p| p["duration"].as_i64()).sum();
+        assert_eq!(session["total_peer_duration"], total);
+    }
+    for event in run.records("analytics_events") {
+        assert!(event["room_id"].is_string(), "{event}");
+        assert_eq!(event["room_id"], event["data"]["room_id"]);
+    }
+    for peer in run.records("active_room_peers") {
+        assert!(
+            peer["room_id"].is_string() && peer["session_id"].is_string(),
+            "{peer}"
+        );
+    }
+}
+
+#[test]
+fn an_invalid_catalog_is_a_trace_error() {
+    let h = Harness::default_scale();
+    let bad = json!({"streams": [{"stream": {"name": "__AIRBYTE__stream_that_does_not_exist", "json_schema": {}, "supported_sync_modes": ["full_refresh"]}, "sync_mode": "INVALID", "destination_sync_mode": "INVALID"}]});
+    let run = h.read(&h.config(), &bad, None);
+    assert!(!run.success());
+    assert_eq!(run.errors().len(), 1);
+    assert_eq!(run.errors()[0]["failure_type"], "config_error");
+    let not_json = h.write_text("catalog-not-json.json", "{");
+    let config = h.write("c.json", &h.config());
+    let run = h.run(&[
+        "read",
+        "--config",
+        config.to_str().unwrap(),
+        "--catalog",
+        not_json.to_str().unwrap(),
+    ]);
+    assert!(!run.success());
+    assert_eq!(run.errors()[0]["failure_type"], "config_error");
+}
+
+#[test]
+fn an_unknown_stream_fails_alone() {
+    let h = Harness::default_scale();
+    let run = h.read(
+        &h.config(),
+        &catalog(&["no_such_stream", "templates"], "full_refresh"),
+        None,
+    );
+    assert!(!run.success(), "the sync must exit non-zero");
+    let errors = run.errors();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["stream_descriptor"]["name"], "no_such_stream");
+    assert_eq!(
+        run.statuses("templates"),
+        ["STARTED", "RUNNING", "COMPLETE"]
+    );
+    assert_eq!(run.keys("templates"), h.fake.expected_keys("templates"));
+}
+
+#[test]
+fn incremental_asked_of_a_full_refresh_stream_reads_it_whole() {
+    let h = Harness::default_scale();
+    let streams = [
+        "active_room_peers",
+        "template_settings",
+        "template_destinations",
+    ];
+    let run = h.read(
+        &h.config(),
+        &catalog(&streams, "incremental"),
+        Some(&json!([])),
+    );
+    assert!(run.success(), "{}", run.describe());
+    for stream in streams {
+        assert_eq!(
+            run.unique_keys(stream),
+            h.fake.expected_keys(stream),
+            "{stream}"
+        );
+    }
+}
+
+#[test]
+fn sequential_full_reads_return_the_same_records() {
+    let h = Harness::default_scale();
+    let streams = ["rooms", "templates", "recordings"];
+    let first = h.read(&h.config(), &catalog(&streams, "full_refresh"), None);
+    let second = h.read(&h.config(), &catalog(&streams, "full_refresh"), None);
+    for stream in streams {
+        assert_eq!(first.keys(stream), second.keys(stream), "{stream}");
+    }
+    let last_first = first
+        .of_type("RECORD")
+        .iter()
+        .map(|m| m["record"]["emitted_at"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    let first_second = second
+        .of_type("RECORD")
+        .iter()
+        .map(|m| m["record"]["emitted_at"].as_i64().unwrap())
+        .min()
+        .unwrap();
+    assert!(last_first <= first_second);
+}

@@ -1,0 +1,276 @@
+//! Incremental reads: state that is exact across syncs, crashes and resumes (Airbyte notes
+//! §3.6), and cheap when nothing changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use fake_100ms::FakeConfig;
+use serde_json::{json, Value};
+
+use crate::full_refresh::requests_per_stream;
+use crate::harness::{catalog, Harness, Run, BIN, INCREMENTAL_STREAMS};
+
+/// A fake whose newest data is older than the connector's safety margin.
+fn settled() -> Harness {
+    let h = Harness::default_scale();
+    h.fake.advance_clock(Duration::from_secs(300));
+    h
+}
+
+fn incremental(h: &Harness, state: Option<&Value>) -> Run {
+    let run = h.read(
+        &h.config(),
+        &catalog(&INCREMENTAL_STREAMS, "incremental"),
+        state,
+    );
+    assert!(run.success(), "{}", run.describe());
+    run
+}
+
+#[test]
+fn first_incremental_read_is_complete_and_second_differs() {
+    let h = settled();
+    let first = incremental(&h, Some(&json!([])));
+    for stream in INCREMENTAL_STREAMS {
+        assert_eq!(
+            first.unique_keys(stream),
+            h.fake.expected_keys(stream),
+            "{stream}"
+        );
+        assert!(!first.states(stream).is_empty(), "{stream}: no state");
+    }
+    let second = incremental(&h, Some(&first.state_file()));
+    let all = |run: &Run| -> BTreeSet<String> {
+        INCREMENTAL_STREAMS
+            .iter()
+            .flat_map(|s| run.keys(s))
+            .collect()
+    };
+    assert_ne!(
+        all(&first),
+        all(&second),
+        "the second read must not repeat the first"
+    );
+}
+
+#[test]
+fn nothing_new_costs_a_request_or_two_per_stream() {
+    let h = settled();
+    let first = incremental(&h, None);
+    let second = incremental(&h, Some(&first.state_file()));
+    let requests = requests_per_stream(&second);
+    let live_rooms: BTreeSet<String> = h
+        .fake
+        .raw("sessions")
+        .iter()
+        .filter(|s| s["active"] == true)
+        .map(|s| s["room_id"].to_string())
+        .collect();
+    eprintln!("second sync with nothing new: {requests:?}");
+    for stream in ["sessions", "templates", "recording_assets"] {
+        assert!(requests[stream] <= 1, "{stream}: {}", requests[stream]);
+    }
+    // Enabled and disabled rooms are two listings.
+    assert!(requests["rooms"] <= 2, "rooms: {}", requests["rooms"]);
+    // Unfinished recordings are read again until they finish.
+    assert!(
+        requests["recordings"] <= 3,
+        "recordings: {}",
+        requests["recordings"]
+    );
+    // One listing of recent sessions, then each room that is live or just closed.
+    let events = requests["analytics_events"];
+    assert!(
+        events <= 2 + 2 * live_rooms.len() as u64,
+        "analytics_events: {events}"
+    );
+    let records: usize = INCREMENTAL_STREAMS
+        .iter()
+        .map(|s| second.records(s).len())
+        .sum();
+    assert!(records < first.of_type("RECORD").len() / 10);
+}
+
+#[test]
+fn a_far_future_state_reads_nothing_and_keeps_its_state() {
+    let h = settled();
+    let future = "2999-12-31T00:00:00Z";
+    let state: Vec<Value> = INCREMENTAL_STREAMS
+        .iter()
+        .map(|s| json!({"type": "STREAM", "stream": {"stream_descriptor": {"name": s}, "stream_state": {"cursor": future}}}))
+        .collect();
+    let run = incremental(&h, Some(&Value::Array(state)));
+    assert!(
+        run.of_type("RECORD").is_empty(),
+        "records after a future state"
+    );
+    for stream in INCREMENTAL_STREAMS {
+        let states = run.states(stream);
+        assert!(!states.is_empty(), "{stream}: no state");
+        assert_eq!(
+            states.last().unwrap()["stream"]["stream_state"]["cursor"],
+            future,
+            "{stream}"
+        );
+    }
+}
+
+#[test]
+fn changes_arrive_exactly_in_the_next_sync() {
+    let h = settled();
+    let first = incremental(&h, None);
+    let was_active: BTreeSet<String> = first
+        .records("sessions")
+        .iter()
+        .filter(|s| s["active"] == true)
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    let was_unfinished: BTreeSet<String> = first
+        .records("recordings")
+        .iter()
+        .filter(|r| !matches!(r["status"].as_str(), Some("completed" | "failed")))
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!was_active.is_empty() && !was_unfinished.is_empty());
+
+    let changes = h.fake.apply_changes(0.01);
+    h.fake.advance_clock(Duration::from_secs(600));
+    let second = incremental(&h, Some(&first.state_file()));
+    let changed = |s: &str| changes.get(s).cloned().unwrap_or_default();
+    let mut expected: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for stream in INCREMENTAL_STREAMS {
+        expected.insert(stream, changed(stream));
+    }
+    // Live sessions and unfinished recordings are emitted again until they settle.
+    expected
+        .get_mut("sessions")
+        .unwrap()
+        .extend(was_active.iter().cloned());
+    expected
+        .get_mut("recordings")
+        .unwrap()
+        .extend(was_unfinished.iter().cloned());
+    for stream in INCREMENTAL_STREAMS {
+        assert!(
+            !changed(stream).is_empty(),
+            "{stream}: the fake changed nothing"
+        );
+        assert_eq!(second.unique_keys(stream), expected[stream], "{stream}");
+    }
+    // The session that ended arrives in its final form.
+    let ended: Vec<&Value> = second
+        .records("sessions")
+        .into_iter()
+        .filter(|s| was_active.contains(s["id"].as_str().unwrap()) && s["active"] == false)
+        .collect();
+    assert!(!ended.is_empty(), "no session was seen ending");
+    for s in ended {
+        assert!(s["stopped_at"].is_string(), "{s}");
+        assert!(s["duration"].is_i64(), "{s}");
+    }
+    // And a third sync sees no ended session again.
+    let third = incremental(&h, Some(&second.state_file()));
+    let again: BTreeSet<String> = third.keys("sessions");
+    let still_active: BTreeSet<String> = second
+        .records("sessions")
+        .iter()
+        .filter(|s| s["active"] == true)
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(again, still_active);
+}
+
+#[test]
+fn reads_resumed_from_sampled_checkpoints_miss_nothing() {
+    let h = settled();
+    let first = h.read(&h.config(), &catalog(&["sessions"], "incremental"), None);
+    assert!(first.success(), "{}", first.describe());
+    let total = first.records("sessions").len() as f64;
+    let states = first.states("sessions");
+    assert!(
+        states.len() >= 3,
+        "the first sync should checkpoint per slice, got {}",
+        states.len()
+    );
+    let mut cumulative = 0.0;
+    for state in &states[..states.len() - 1] {
+        cumulative += state["sourceStats"]["recordCount"].as_f64().unwrap();
+        let file = json!([{"type": "STREAM", "stream": state["stream"]}]);
+        let resumed = h.read(
+            &h.config(),
+            &catalog(&["sessions"], "incremental"),
+            Some(&file),
+        );
+        assert!(resumed.success(), "{}", resumed.describe());
+        let got = resumed.records("sessions").len() as f64;
+        assert!(
+            got >= total - cumulative,
+            "resumed at {cumulative}: {got} < {total} - {cumulative}"
+        );
+        let union: BTreeSet<String> = first.keys("sessions").into_iter().collect();
+        assert!(resumed.keys("sessions").is_subset(&union));
+    }
+}
+
+#[test]
+fn a_killed_sync_resumes_from_its_last_state_without_loss() {
+    let h = Harness::new(FakeConfig {
+        faults: fake_100ms::Faults {
+            latency: Duration::from_millis(30),
+            ..Default::default()
+        },
+        ..FakeConfig::default()
+    });
+    h.fake.advance_clock(Duration::from_secs(300));
+    let config = h.write("kill-config.json", &h.config());
+    let catalog_path = h.write(
+        "kill-catalog.json",
+        &catalog(&INCREMENTAL_STREAMS, "incremental"),
+    );
+    let mut child = Command::new(BIN)
+        .args([
+            "read",
+            "--config",
+            config.to_str().unwrap(),
+            "--catalog",
+            catalog_path.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    for line in reader.lines() {
+        let line = line.unwrap();
+        let is_state = line.starts_with("{\"type\":\"STATE\"");
+        lines.push(line);
+        if is_state {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    let _ = child.wait();
+    let killed = Run::parse(
+        std::process::ExitStatus::default(),
+        lines.join("\n"),
+        String::new(),
+        Duration::ZERO,
+    );
+    assert!(!killed.of_type("STATE").is_empty());
+    let resumed = incremental(&h, Some(&killed.state_file()));
+    for stream in INCREMENTAL_STREAMS {
+        let union: BTreeSet<String> = killed
+            .keys(stream)
+            .union(&resumed.keys(stream))
+            .cloned()
+            .collect();
+        assert_eq!(
+            union,
+            h.fake.expected_keys(stream),
+            "{stream}: lost records"
+        );
+    }
+}
