@@ -1,0 +1,66 @@
+//! `fake-100ms`: serves the fake 100ms API and prints a ready-to-use connector config.
+
+use std::time::Duration;
+
+use clap::Parser;
+use fake_100ms::{FakeApi, FakeConfig, Faults, Scale};
+
+/// A local fake of the 100ms REST API v2.
+#[derive(Parser)]
+#[command(name = "fake-100ms", version)]
+struct Args {
+    /// Port to listen on (127.0.0.1); 0 picks a free one.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Multiplies the default data set size.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Latency added to every response, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Probability of a random 429.
+    #[arg(long, default_value_t = 0.0)]
+    p429: f64,
+    /// Probability of a random 500/502/503.
+    #[arg(long, default_value_t = 0.0)]
+    p5xx: f64,
+    /// Server-side limit: requests beyond N per trailing second get 429.
+    #[arg(long)]
+    rate_limit_rps: Option<u32>,
+}
+
+fn main() {
+    let args = Args::parse();
+    let api = FakeApi::start(FakeConfig {
+        seed: args.seed,
+        scale: Scale::times(args.scale),
+        port: args.port,
+        faults: Faults {
+            p429: args.p429,
+            retry_after_share: 0.5,
+            p5xx: args.p5xx,
+            latency: Duration::from_millis(args.latency_ms),
+            ..Faults::default()
+        },
+        rate_limit_rps: args.rate_limit_rps,
+        ..FakeConfig::default()
+    });
+    let start = api.now() - chrono::Duration::days(60);
+    let config = serde_json::json!({
+        "credentials": {
+            "auth_type": "app_credentials",
+            "app_access_key": api.access_key(),
+            "app_secret": api.app_secret(),
+        },
+        "start_date": start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "api_base_url": api.base_url(),
+    });
+    println!("{config}");
+    // Serve until a signal's default action ends the process.
+    loop {
+        std::thread::park();
+    }
+}
