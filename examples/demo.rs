@@ -33,15 +33,33 @@ fn main() {
     let config_path = write(&out, "config.json", &config);
     println!("fake 100ms API at {}", fake.base_url());
 
-    let check = run(&binary, &["check", "--config", path(&config_path)], &out.join("check.jsonl"));
-    let status = check.iter().find(|m| m["type"] == "CONNECTION_STATUS").map(|m| m["connectionStatus"]["status"].clone());
+    let check = run(
+        &binary,
+        &["check", "--config", path(&config_path)],
+        &out.join("check.jsonl"),
+    );
+    let status = check
+        .iter()
+        .find(|m| m["type"] == "CONNECTION_STATUS")
+        .map(|m| m["connectionStatus"]["status"].clone());
     println!("check:    {}", status.unwrap_or(Value::Null));
 
-    let discover = run(&binary, &["discover", "--config", path(&config_path)], &out.join("discover.jsonl"));
+    let discover = run(
+        &binary,
+        &["discover", "--config", path(&config_path)],
+        &out.join("discover.jsonl"),
+    );
     let streams: Vec<String> = discover
         .iter()
         .find(|m| m["type"] == "CATALOG")
-        .map(|m| m["catalog"]["streams"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect())
+        .map(|m| {
+            m["catalog"]["streams"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["name"].as_str().unwrap().to_owned())
+                .collect()
+        })
         .unwrap_or_default();
     println!("discover: {} streams", streams.len());
 
@@ -52,14 +70,22 @@ fn main() {
     let started = std::time::Instant::now();
     let read = run(
         &binary,
-        &["read", "--config", path(&config_path), "--catalog", path(&catalog_path)],
+        &[
+            "read",
+            "--config",
+            path(&config_path),
+            "--catalog",
+            path(&catalog_path),
+        ],
         &out.join("read.jsonl"),
     );
     let took = started.elapsed();
 
     let mut records: BTreeMap<&str, usize> = BTreeMap::new();
     for m in read.iter().filter(|m| m["type"] == "RECORD") {
-        *records.entry(m["record"]["stream"].as_str().unwrap()).or_default() += 1;
+        *records
+            .entry(m["record"]["stream"].as_str().unwrap())
+            .or_default() += 1;
     }
     // The connector closes a read with one line per stream: "name: N records, M requests, …".
     let mut summary: BTreeMap<String, (String, String)> = BTreeMap::new();
@@ -68,20 +94,40 @@ fn main() {
         if let Some((name, rest)) = line.split_once(": ") {
             let parts: Vec<&str> = rest.split(", ").collect();
             if parts.len() == 4 && parts[1].ends_with(" requests") {
-                summary.insert(name.to_owned(), (parts[1].trim_end_matches(" requests").to_owned(), parts[3].to_owned()));
+                summary.insert(
+                    name.to_owned(),
+                    (
+                        parts[1].trim_end_matches(" requests").to_owned(),
+                        parts[3].to_owned(),
+                    ),
+                );
             }
         }
     }
-    let errors: Vec<&Value> = read.iter().filter(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ERROR").collect();
+    let errors: Vec<&Value> = read
+        .iter()
+        .filter(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ERROR")
+        .collect();
 
     println!();
-    println!("{:<24}{:>9}{:>10}{:>9}", "stream", "records", "requests", "time");
+    println!(
+        "{:<24}{:>9}{:>10}{:>9}",
+        "stream", "records", "requests", "time"
+    );
     for name in &streams {
         let (requests, secs) = summary.get(name).cloned().unwrap_or_default();
-        println!("{name:<24}{:>9}{requests:>10}{secs:>9}", records.get(name.as_str()).copied().unwrap_or(0));
+        println!(
+            "{name:<24}{:>9}{requests:>10}{secs:>9}",
+            records.get(name.as_str()).copied().unwrap_or(0)
+        );
     }
     let total: usize = records.values().sum();
-    println!("{:<24}{total:>9}{:>10}{:>8.1}s", "total", fake.requests().len(), took.as_secs_f64());
+    println!(
+        "{:<24}{total:>9}{:>10}{:>8.1}s",
+        "total",
+        fake.requests().len(),
+        took.as_secs_f64()
+    );
     println!();
     println!("errors: {}", errors.len());
     println!("raw messages: {}", out.display());
@@ -102,7 +148,10 @@ fn write(dir: &Path, name: &str, value: &Value) -> PathBuf {
 
 /// Runs the connector, keeps its stdout in `keep`, and returns the parsed messages.
 fn run(binary: &Path, args: &[&str], keep: &Path) -> Vec<Value> {
-    let output = Command::new(binary).args(args).output().expect("run the connector");
+    let output = Command::new(binary)
+        .args(args)
+        .output()
+        .expect("run the connector");
     std::fs::write(keep, &output.stdout).expect("write output");
     String::from_utf8_lossy(&output.stdout)
         .lines()

@@ -50,9 +50,10 @@ pub async fn read(
         .iter()
         .map(|p| (p.id.as_str(), p.created_at))
         .collect();
+    // The window is open below: start just before the oldest pending object so it is read.
     let scan_from = state
         .oldest_pending()
-        .map_or(previous, |p| p.min(previous))
+        .map_or(previous, |p| (p - Duration::nanoseconds(1)).min(previous))
         .max(floor);
 
     // Closed slices up to about now, then one open slice whose end the API's clock decides.
@@ -86,24 +87,24 @@ pub async fn read(
         }
         let mut end: Option<Option<DateTime<Utc>>> = closed_end.map(Some);
         let mut pager = Pager::new(&ctx.client, request);
-        'pages: while let Some(page) = pager.next().await? {
+        let mut past_window = false;
+        while !past_window {
+            let Some(page) = pager.next().await? else {
+                break;
+            };
             let end = *end.get_or_insert_with(|| ctx.window_end(incremental, page.server_time));
-            if let Some(attacher) = attacher.as_mut() {
-                attacher.prepare(&page.items).await?;
-            }
-            for mut object in page.items {
-                if let Some(attacher) = attacher.as_mut() {
-                    attacher.attach(&mut object);
-                }
+            let mut kept = Vec::with_capacity(page.items.len());
+            for object in page.items {
                 let Some(created) = timestamp(&object, window.field) else {
                     // Without a creation time there is no window to place it in: emit it.
-                    emitter.emit(object, &partition)?;
+                    kept.push(object);
                     continue;
                 };
                 // Ids order by the creation second, so objects of one second may come out of
                 // order: stop only a second past the window.
                 if !window.server_filter && created < lower - Duration::seconds(1) {
-                    break 'pages;
+                    past_window = true;
+                    break;
                 }
                 if created <= lower || end.is_some_and(|e| created > e) {
                     continue;
@@ -120,6 +121,16 @@ pub async fn read(
                         id: id.to_owned(),
                         created_at: created,
                     });
+                }
+                kept.push(object);
+            }
+            // Children are read only as far back as the parents that are emitted need.
+            if let Some(attacher) = attacher.as_mut() {
+                attacher.prepare(&kept).await?;
+            }
+            for mut object in kept {
+                if let Some(attacher) = attacher.as_mut() {
+                    attacher.attach(&mut object);
                 }
                 emitter.emit(object, &partition)?;
             }

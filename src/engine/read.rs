@@ -15,8 +15,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
-use super::drift::DriftCheck;
 use super::cursor::{newest, parse_state, to_value, UpdatedState, SAFETY_MARGIN};
+use super::drift::DriftCheck;
 use super::pages::{Listing, Pager};
 use super::partitions::{all_rooms, live_rooms};
 use super::{created, per_room, Cursor, Partition, Partitions, Path, Records, StreamDef};

@@ -93,7 +93,7 @@ fn check_with_a_ready_token() {
     let mut config = h.config();
     config["credentials"] = json!({"auth_type": "management_token", "management_token": token});
     let run = h.check(&config);
-    run.assert_no_secrets(&[token.clone()]);
+    run.assert_no_secrets(std::slice::from_ref(&token));
     assert_eq!(
         run.of_type("CONNECTION_STATUS")[0]["connectionStatus"]["status"],
         "SUCCEEDED"
@@ -108,7 +108,7 @@ fn check_with_an_expired_token_says_so() {
     config["credentials"] = json!({"auth_type": "management_token", "management_token": token});
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let run = h.check(&config);
-    run.assert_no_secrets(&[token.clone()]);
+    run.assert_no_secrets(std::slice::from_ref(&token));
     let status = &run.of_type("CONNECTION_STATUS")[0]["connectionStatus"];
     assert_eq!(status["status"], "FAILED");
     assert!(
@@ -243,8 +243,16 @@ fn readme_config_table_matches_the_spec() {
     let spec = spec_json();
     let connection = &spec["connectionSpecification"];
     let properties = connection["properties"].as_object().unwrap();
-    let required: Vec<&str> = connection["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    let documented: Vec<String> = rows.iter().map(|r| r[1].trim_matches('`').to_owned()).collect();
+    let required: Vec<&str> = connection["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let documented: Vec<String> = rows
+        .iter()
+        .map(|r| r[1].trim_matches('`').to_owned())
+        .collect();
     let mut specified: Vec<String> = properties.keys().cloned().collect();
     let mut sorted = documented.clone();
     sorted.sort();
@@ -253,7 +261,11 @@ fn readme_config_table_matches_the_spec() {
     for row in &rows {
         let name = row[1].trim_matches('`');
         let prop = &properties[name];
-        assert_eq!(row[3] == "yes", required.contains(&name), "{name}: required");
+        assert_eq!(
+            row[3] == "yes",
+            required.contains(&name),
+            "{name}: required"
+        );
         let default = match &prop["default"] {
             Value::Null => String::new(),
             Value::String(s) => format!("`{s}`"),

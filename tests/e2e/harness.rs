@@ -369,7 +369,7 @@ fn protocol_validator() -> &'static jsonschema::Validator {
 pub fn assert_valid_message(message: &Value) {
     let errors: Vec<String> = protocol_validator()
         .iter_errors(message)
-        .map(|e| format!("{} at {}", e, e.instance_path))
+        .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "invalid message {message}: {errors:?}");
     let payload = match message["type"].as_str().unwrap() {
