@@ -32,7 +32,25 @@ const EVENT_RETENTION: Duration = Duration::days(30);
 struct Progress {
     state: RoomsState,
     last_checkpoint: Instant,
-    estimated: u64,
+    /// Events the API reported (`total`) in the rooms begun so far, and how many those are.
+    reported: u64,
+    rooms_begun: usize,
+    last_estimate: Option<Instant>,
+}
+
+impl Progress {
+    /// The events of all `rooms`, extrapolated from the rooms begun, when an ESTIMATE is due.
+    fn estimate_due(&mut self, rooms: usize) -> Option<u64> {
+        if self
+            .last_estimate
+            .is_some_and(|t| t.elapsed() < CHECKPOINT_INTERVAL)
+        {
+            return None;
+        }
+        self.last_estimate = Some(Instant::now());
+        let per_room = self.reported as f64 / self.rooms_begun.max(1) as f64;
+        Some((per_room * rooms as f64).round() as u64)
+    }
 }
 
 pub async fn read(
@@ -70,8 +88,11 @@ pub async fn read(
             rooms: Default::default(),
         }),
         last_checkpoint: Instant::now(),
-        estimated: 0,
+        reported: 0,
+        rooms_begun: 0,
+        last_estimate: None,
     }));
+    let room_count = rooms.partitions.len();
     let worker = ctx.clone();
     let shared = progress.clone();
     let work = move |partition: Partition| {
@@ -90,7 +111,15 @@ pub async fn read(
                 let mut first_page = true;
                 while let Some(page) = pager.next().await? {
                     if std::mem::take(&mut first_page) {
-                        lock(&progress).estimated += page.total.unwrap_or(0);
+                        let due = {
+                            let mut progress = lock(&progress);
+                            progress.reported += page.total.unwrap_or(0);
+                            progress.rooms_begun += 1;
+                            page.total.and_then(|_| progress.estimate_due(room_count))
+                        };
+                        if let Some(rows) = due {
+                            emitter.estimate(rows)?;
+                        }
                     }
                     for object in page.items {
                         let keep = match timestamp(&object, field) {
@@ -122,9 +151,9 @@ pub async fn read(
         }
     };
     for_each_partition(&ctx, rooms.partitions, work).await?;
-    let estimated = lock(&progress).estimated;
+    let reported = lock(&progress).reported;
     tracing::debug!(
-        "{}: the API reported {estimated} events in the rooms read",
+        "{}: the API reported {reported} events in the rooms read",
         def.name
     );
     let emitter = Emitter::new(&ctx, def);

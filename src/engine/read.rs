@@ -23,6 +23,7 @@ use super::{created, per_room, Cursor, Partition, Partitions, Path, Records, Str
 use crate::error::{Error, Result};
 use crate::http::Client;
 use crate::output::Output;
+use crate::protocol::{Message, Trace};
 
 /// What every stream reads with.
 pub struct Context {
@@ -126,6 +127,12 @@ impl Emitter {
 
     pub(super) fn state(&self, state: &Value) -> Result<()> {
         Ok(self.output.state(self.def.name, state)?)
+    }
+
+    /// An ESTIMATE trace: how many records the stream expects to emit in all.
+    pub(super) fn estimate(&self, rows: u64) -> Result<()> {
+        let trace = Trace::estimate(self.def.name, rows);
+        Ok(self.output.message(&Message::Trace { trace })?)
     }
 }
 

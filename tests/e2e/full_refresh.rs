@@ -85,6 +85,48 @@ fn full_read_matches_the_ground_truth() {
 }
 
 #[test]
+fn analytics_events_report_an_estimate_from_the_api_totals() {
+    let h = Harness::default_scale();
+    let run = h.read(
+        &h.config(),
+        &catalog(&["analytics_events"], "full_refresh"),
+        None,
+    );
+    assert!(run.success(), "{}", run.describe());
+    let estimates: Vec<u64> = run
+        .of_type("TRACE")
+        .into_iter()
+        .filter(|m| m["trace"]["type"] == "ESTIMATE")
+        .map(|m| {
+            assert_eq!(m["trace"]["estimate"]["name"], "analytics_events");
+            assert_eq!(m["trace"]["estimate"]["type"], "STREAM");
+            m["trace"]["estimate"]["row_estimate"].as_u64().unwrap()
+        })
+        .collect();
+    let actual = h.fake.expected_keys("analytics_events").len() as u64;
+    // Extrapolated from the first rooms' totals: the right order of magnitude, early.
+    let first = *estimates.first().expect("no ESTIMATE trace");
+    assert!(
+        (actual / 5..=actual * 5).contains(&first),
+        "estimate {first}, actual {actual}"
+    );
+    let first_record = run
+        .messages
+        .iter()
+        .position(|m| m["type"] == "RECORD")
+        .unwrap();
+    let first_estimate = run
+        .messages
+        .iter()
+        .position(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ESTIMATE")
+        .unwrap();
+    assert!(
+        first_estimate < first_record + 200,
+        "the estimate came late"
+    );
+}
+
+#[test]
 fn a_full_sync_costs_one_request_per_hundred_items_plus_partitions() {
     let h = Harness::default_scale();
     let run = h.read(&h.config(), &catalog(&ALL_STREAMS, "full_refresh"), None);
