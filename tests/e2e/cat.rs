@@ -17,14 +17,9 @@ const FORBIDDEN: [&str; 10] = [
 ];
 
 /// Rules every schema obeys: no `$ref` or forbidden keywords, `additionalProperties` only
-/// `true` (or a schema for maps), `type` arrays as `[X]` or `[X, "null"]`, no empty objects,
-/// array items of a single type.
-pub fn schema_violations(
-    schema: &Value,
-    path: &str,
-    allow_map_schemas: bool,
-    out: &mut Vec<String>,
-) {
+/// `true`, `type` arrays as `[X]` or `[X, "null"]`, no empty objects unless described as
+/// maps, array items of a single type.
+pub fn schema_violations(schema: &Value, path: &str, out: &mut Vec<String>) {
     let Value::Object(map) = schema else { return };
     for (key, value) in map {
         let here = format!("{path}/{key}");
@@ -35,8 +30,7 @@ pub fn schema_violations(
             out.push(format!("{here}: forbidden keyword"));
         }
         if key == "additionalProperties" {
-            let ok = value == &Value::Bool(true) || (allow_map_schemas && value.is_object());
-            if !ok {
+            if value != &Value::Bool(true) {
                 out.push(format!("{here}: additionalProperties must be true"));
             }
         }
@@ -57,9 +51,12 @@ pub fn schema_violations(
             .get("properties")
             .and_then(Value::as_object)
             .is_some_and(|p| !p.is_empty());
-        let has_map = map
-            .get("additionalProperties")
-            .is_some_and(Value::is_object);
+        // Maps keyed by ids are open objects that say what their values are.
+        let has_map = map.get("additionalProperties") == Some(&Value::Bool(true))
+            && map
+                .get("description")
+                .and_then(Value::as_str)
+                .is_some_and(|d| d.contains("map"));
         if !has_props && !has_map && !map.contains_key("oneOf") {
             out.push(format!("{path}: object with no properties"));
         }
@@ -71,22 +68,17 @@ pub fn schema_violations(
     }
     if let Some(Value::Object(props)) = map.get("properties") {
         for (name, prop) in props {
-            schema_violations(
-                prop,
-                &format!("{path}/properties/{name}"),
-                allow_map_schemas,
-                out,
-            );
+            schema_violations(prop, &format!("{path}/properties/{name}"), out);
         }
     }
     for key in ["items", "additionalProperties"] {
         if let Some(sub) = map.get(key) {
-            schema_violations(sub, &format!("{path}/{key}"), allow_map_schemas, out);
+            schema_violations(sub, &format!("{path}/{key}"), out);
         }
     }
     if let Some(Value::Array(variants)) = map.get("oneOf") {
         for (i, v) in variants.iter().enumerate() {
-            schema_violations(v, &format!("{path}/oneOf/{i}"), allow_map_schemas, out);
+            schema_violations(v, &format!("{path}/oneOf/{i}"), out);
         }
     }
 }
