@@ -5,7 +5,7 @@
 //! emitted while still changing (an active session, a running recording). A sync reads from
 //! the older of the two: objects created after the cursor are new; older ones are emitted only
 //! if they were pending. With a server-side filter (`after`/`before`) the window is read in
-//! slices of [`SLICE`], oldest first, each ending in a checkpoint; without one, paging stops
+//! slices, oldest first, each ending in a checkpoint; without one, paging stops
 //! once the listing is past the window.
 
 use std::collections::HashMap;
@@ -23,8 +23,24 @@ use super::read::{listing, Context, Emitter};
 use super::{Partition, StreamDef};
 use crate::error::Result;
 
-/// The length of a checkpointed slice of a server-filtered window.
-const SLICE: Duration = Duration::days(7);
+/// The length of the first checkpointed slice of a server-filtered window; later ones adapt.
+const FIRST_SLICE: Duration = Duration::days(7);
+/// Objects a slice aims at: each slice costs at most one request more than one long listing
+/// would (its short last page), so ten pages a slice keep that overhead near a tenth, while a
+/// checkpoint still comes every ten pages or so.
+const SLICE_TARGET: usize = 1000;
+
+/// The next slice's length: doubled while slices are sparse, halved while they are crowded.
+fn next_span(span: Duration, listed: usize) -> Duration {
+    let span = if listed < SLICE_TARGET / 2 {
+        span * 2
+    } else if listed > SLICE_TARGET * 2 {
+        span / 2
+    } else {
+        span
+    };
+    span.clamp(Duration::hours(1), Duration::days(366))
+}
 
 pub struct Window {
     pub field: &'static str,
@@ -57,17 +73,11 @@ pub async fn read(
         .max(floor);
 
     // Closed slices up to about now, then one open slice whose end the API's clock decides.
-    let mut bounds = Vec::new();
-    if window.server_filter && incremental {
-        let horizon = ctx
-            .end_date
-            .unwrap_or_else(|| ctx.client.server_now() - SAFETY_MARGIN);
-        let mut at = scan_from + SLICE;
-        while at < horizon {
-            bounds.push(at);
-            at += SLICE;
-        }
-    }
+    let horizon = (window.server_filter && incremental).then(|| {
+        ctx.end_date
+            .unwrap_or_else(|| ctx.client.server_now() - SAFETY_MARGIN)
+    });
+    let mut span = FIRST_SLICE;
     let mut emitter = Emitter::new(ctx, def);
     let mut attacher = def
         .attach
@@ -76,8 +86,9 @@ pub async fn read(
     let partition = Partition::default();
     let mut new_pending: Vec<PendingObject> = Vec::new();
     let mut lower = scan_from;
-    for slice in 0..=bounds.len() {
-        let closed_end = bounds.get(slice).copied();
+    loop {
+        let closed_end = horizon.and_then(|h| Some(lower + span).filter(|&at| at < h));
+        let mut listed = 0;
         let mut request = listing(def, &partition);
         if window.server_filter {
             request.params.push(("after", query_time(lower)));
@@ -93,6 +104,7 @@ pub async fn read(
                 break;
             };
             let end = *end.get_or_insert_with(|| ctx.window_end(incremental, page.server_time));
+            listed += page.items.len();
             let mut kept = Vec::with_capacity(page.items.len());
             for object in page.items {
                 let Some(created) = timestamp(&object, window.field) else {
@@ -154,9 +166,28 @@ pub async fn read(
             emitter.state(&to_value(&checkpoint))?;
         }
         lower = slice_end;
+        if closed_end.is_none() {
+            break;
+        }
+        span = next_span(span, listed);
     }
     if !incremental {
         emitter.state(&json!({}))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_grow_while_sparse_and_shrink_while_crowded() {
+        let week = Duration::days(7);
+        assert_eq!(next_span(week, 0), Duration::days(14));
+        assert_eq!(next_span(week, SLICE_TARGET), week);
+        assert_eq!(next_span(week, SLICE_TARGET * 3), Duration::hours(84));
+        assert_eq!(next_span(Duration::days(300), 0), Duration::days(366));
+        assert_eq!(next_span(Duration::hours(1), 1_000_000), Duration::hours(1));
+    }
 }

@@ -180,6 +180,16 @@ fn changes_arrive_exactly_in_the_next_sync() {
         );
         assert_eq!(second.unique_keys(stream), expected[stream], "{stream}");
     }
+    // A percent of new data costs about a percent of the first sync's requests, plus the
+    // per-stream floor of a sync with nothing new.
+    let (before, after) = (requests_per_stream(&first), requests_per_stream(&second));
+    eprintln!("requests, first sync: {before:?}\nrequests, 1% new: {after:?}");
+    for stream in INCREMENTAL_STREAMS {
+        if stream != "analytics_events" {
+            assert!(after[stream] <= 3, "{stream}: {} requests", after[stream]);
+        }
+    }
+    assert!(after["analytics_events"] < before["analytics_events"] / 2);
     // The session that ended arrives in its final form.
     let ended: Vec<&Value> = second
         .records("sessions")
