@@ -29,10 +29,8 @@ pub fn schema_violations(schema: &Value, path: &str, out: &mut Vec<String>) {
         if FORBIDDEN.contains(&key.as_str()) {
             out.push(format!("{here}: forbidden keyword"));
         }
-        if key == "additionalProperties" {
-            if value != &Value::Bool(true) {
-                out.push(format!("{here}: additionalProperties must be true"));
-            }
+        if key == "additionalProperties" && value != &Value::Bool(true) {
+            out.push(format!("{here}: additionalProperties must be true"));
         }
     }
     if let Some(Value::Array(types)) = map.get("type") {
