@@ -362,4 +362,33 @@ mod tests {
         v["start_date"] = json!("yesterday");
         assert!(!message(v).contains("s3cret"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_fails_as_config(text in ".{0,200}") {
+            if let Err(e) = Config::parse(&text) {
+                proptest::prop_assert!(matches!(e, Error::Config(_)));
+            }
+        }
+
+        #[test]
+        fn any_field_value_is_accepted_or_refused_without_the_secret(
+            field in proptest::sample::select(vec![
+                "credentials", "start_date", "end_date", "api_base_url", "requests_per_second",
+                "max_concurrent_requests", "max_retries", "retry_initial_backoff_secs", "auth_type",
+            ]),
+            value in crate::test_support::arb_json(),
+        ) {
+            let mut config = base();
+            if field == "auth_type" {
+                config["credentials"]["auth_type"] = value;
+            } else {
+                config[field] = value;
+            }
+            if let Err(e) = parse(config) {
+                proptest::prop_assert!(matches!(e, Error::Config(_)));
+                proptest::prop_assert!(!e.to_string().contains("s3cret"));
+            }
+        }
+    }
 }

@@ -20,3 +20,5 @@ pub mod output;
 pub mod protocol;
 pub mod read;
 pub mod streams;
+#[cfg(test)]
+mod test_support;

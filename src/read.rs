@@ -299,4 +299,24 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, Error::Config(_)));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_state_parses_or_fails_as_config(value in crate::test_support::arb_json()) {
+            for text in [value.to_string(), format!("[{{\"type\":\"STREAM\",\"stream\":{value}}}]")] {
+                if let Err(e) = parse_state(&text) {
+                    proptest::prop_assert!(matches!(e, Error::Config(_)), "{}", e);
+                }
+            }
+        }
+
+        #[test]
+        fn any_catalog_parses_or_fails_as_config(value in crate::test_support::arb_json()) {
+            for text in [value.to_string(), format!("{{\"streams\":[{value}]}}")] {
+                if let Err(e) = parse_catalog(&text) {
+                    proptest::prop_assert!(matches!(e, Error::Config(_)), "{}", e);
+                }
+            }
+        }
+    }
 }

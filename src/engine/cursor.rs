@@ -224,4 +224,24 @@ mod tests {
             Some(base - Duration::seconds(MAX_TRACKED as i64))
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_timestamp_text_parses_or_is_absent(text in ".{0,40}") {
+            let _ = timestamp(&json!({"t": text}), "t");
+        }
+
+        #[test]
+        fn any_stream_state_parses_or_fails_as_config(value in crate::test_support::arb_json()) {
+            for result in [
+                parse_state::<CreatedState>("s", Some(&value)).map(|_| ()),
+                parse_state::<UpdatedState>("s", Some(&value)).map(|_| ()),
+                parse_state::<RoomsState>("s", Some(&value)).map(|_| ()),
+            ] {
+                if let Err(e) = result {
+                    proptest::prop_assert!(matches!(e, Error::Config(_)), "{}", e);
+                }
+            }
+        }
+    }
 }

@@ -219,6 +219,8 @@ fn kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    use crate::test_support::arb_json;
     use serde_json::json;
 
     fn data(body: Value) -> std::result::Result<ParsedPage, String> {
@@ -311,21 +313,5 @@ mod tests {
                 let _ = parse_page(envelope, body.to_string().as_bytes());
             }
         }
-    }
-
-    fn arb_json() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|n| json!(n)),
-            "[a-z0-9]{0,8}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(3, 16, 4, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                proptest::collection::btree_map("[a-z]{1,4}", inner, 0..4)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
     }
 }

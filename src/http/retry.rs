@@ -142,4 +142,13 @@ mod tests {
         }
         assert!(b.next_delay(0.0) >= BACKOFF_CAP / 2);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_retry_after_is_ignored_or_capped(value in ".{0,40}") {
+            if let Some(wait) = parse_retry_after(&value, SystemTime::now()) {
+                proptest::prop_assert!(wait <= RETRY_AFTER_CAP);
+            }
+        }
+    }
 }
