@@ -106,6 +106,19 @@ impl Harness {
     }
 
     /// Credentials that must never be printed.
+    /// Starts `read` without waiting, its stdout piped, for tests that act mid-sync.
+    pub fn spawn_read(&self, config: &Value, catalog: &Value) -> std::process::Child {
+        let config = self.write("spawned-config.json", config);
+        let catalog = self.write("spawned-catalog.json", catalog);
+        Command::new(BIN)
+            .args(["read", "--config", config.to_str().unwrap()])
+            .args(["--catalog", catalog.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the connector")
+    }
+
     pub fn secrets(&self) -> Vec<String> {
         vec![self.fake.app_secret().to_owned()]
     }

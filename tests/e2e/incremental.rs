@@ -3,14 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fake_100ms::FakeConfig;
 use serde_json::{json, Value};
 
 use crate::full_refresh::requests_per_stream;
-use crate::harness::{catalog, Harness, Run, BIN, INCREMENTAL_STREAMS};
+use crate::harness::{catalog, Harness, Run, INCREMENTAL_STREAMS};
 
 /// A fake whose newest data is older than the connector's safety margin.
 fn settled() -> Harness {
@@ -255,23 +254,7 @@ fn a_killed_sync_resumes_from_its_last_state_without_loss() {
         ..FakeConfig::default()
     });
     h.fake.advance_clock(Duration::from_secs(300));
-    let config = h.write("kill-config.json", &h.config());
-    let catalog_path = h.write(
-        "kill-catalog.json",
-        &catalog(&INCREMENTAL_STREAMS, "incremental"),
-    );
-    let mut child = Command::new(BIN)
-        .args([
-            "read",
-            "--config",
-            config.to_str().unwrap(),
-            "--catalog",
-            catalog_path.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = h.spawn_read(&h.config(), &catalog(&INCREMENTAL_STREAMS, "incremental"));
     let mut lines = Vec::new();
     let reader = BufReader::new(child.stdout.take().unwrap());
     for line in reader.lines() {

@@ -3,13 +3,12 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fake_100ms::{max_requests_in_any_second, FakeConfig, Faults, Override};
 use serde_json::{json, Value};
 
-use crate::harness::{catalog, Harness, Run, ALL_STREAMS, BIN, INCREMENTAL_STREAMS};
+use crate::harness::{catalog, Harness, Run, ALL_STREAMS, INCREMENTAL_STREAMS};
 
 fn retries_logged(run: &Run) -> usize {
     run.logs().iter().filter(|l| l.contains("; retry ")).count()
@@ -139,20 +138,7 @@ fn faults_that_outlast_the_budget_fail_one_stream_and_lose_nothing() {
     let mut config = h.config();
     config["max_retries"] = json!(2);
     let streams = ["sessions", "rooms"];
-    let config_path = h.write("budget-config.json", &config);
-    let catalog_path = h.write("budget-catalog.json", &catalog(&streams, "incremental"));
-    let mut child = Command::new(BIN)
-        .args([
-            "read",
-            "--config",
-            config_path.to_str().unwrap(),
-            "--catalog",
-            catalog_path.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = h.spawn_read(&config, &catalog(&streams, "incremental"));
     let mut lines = Vec::new();
     let mut broke = false;
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
