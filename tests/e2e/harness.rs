@@ -105,7 +105,6 @@ impl Harness {
         self.run(&args)
     }
 
-    /// Credentials that must never be printed.
     /// Starts `read` without waiting, its stdout piped, for tests that act mid-sync.
     pub fn spawn_read(&self, config: &Value, catalog: &Value) -> std::process::Child {
         let config = self.write("spawned-config.json", config);
@@ -119,6 +118,7 @@ impl Harness {
             .expect("start the connector")
     }
 
+    /// Credentials that must never be printed.
     pub fn secrets(&self) -> Vec<String> {
         vec![self.fake.app_secret().to_owned()]
     }
@@ -196,9 +196,16 @@ pub struct Run {
 }
 
 pub fn run_binary(args: &[&str], secrets: &[String]) -> Run {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    run_command(command, secrets)
+}
+
+/// Runs the connector however `command` starts it (the binary, or its Docker image), with a
+/// time limit, and checks what it printed.
+pub fn run_command(mut command: Command, secrets: &[String]) -> Run {
     let started = Instant::now();
-    let mut child = Command::new(BIN)
-        .args(args)
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -222,7 +229,7 @@ pub fn run_binary(args: &[&str], secrets: &[String]) -> Run {
         }
         if started.elapsed() > RUN_TIMEOUT {
             let _ = child.kill();
-            panic!("the connector hung: {args:?} ran over {RUN_TIMEOUT:?}");
+            panic!("the connector hung: {command:?} ran over {RUN_TIMEOUT:?}");
         }
         std::thread::sleep(Duration::from_millis(10));
     };

@@ -7,4 +7,5 @@ mod commands;
 mod full_refresh;
 mod harness;
 mod incremental;
+mod packaging;
 mod resilience;

@@ -117,6 +117,9 @@ pub struct FakeConfig {
     /// Rejects (401) tokens whose `iat` is older than this (real clock).
     pub token_max_age: Option<Duration>,
     pub empty_page: EmptyPage,
+    /// The API's clock at start-up (real time when `None`); it runs on from there. A fixed
+    /// epoch with a fixed seed serves the same data every time, as fixtures need.
+    pub epoch: Option<DateTime<Utc>>,
 }
 
 impl Default for FakeConfig {
@@ -131,6 +134,7 @@ impl Default for FakeConfig {
             rate_limit_rps: None,
             token_max_age: None,
             empty_page: EmptyPage::Null,
+            epoch: None,
         }
     }
 }
@@ -222,12 +226,13 @@ pub struct FakeApi {
 impl FakeApi {
     /// Generates the data, starts the server on its own thread and returns once it listens.
     pub fn start(cfg: FakeConfig) -> FakeApi {
-        let now = ts::from_datetime(Utc::now());
+        let real_now = ts::from_datetime(Utc::now());
+        let now = cfg.epoch.map_or(real_now, ts::from_datetime);
         let data = Data::generate(cfg.seed, &cfg.scale, now);
         let shared = Arc::new(Shared {
             data: RwLock::new(data),
             scale: cfg.scale.clone(),
-            clock_offset_ns: AtomicI64::new(0),
+            clock_offset_ns: AtomicI64::new(now - real_now),
             access_key: cfg.access_key,
             app_secret: cfg.app_secret,
             token_max_age: cfg.token_max_age,

@@ -30,6 +30,9 @@ struct Args {
     /// Server-side limit: requests beyond N per trailing second get 429.
     #[arg(long)]
     rate_limit_rps: Option<u32>,
+    /// The API's clock at start-up (RFC 3339); with a fixed seed, the same data every run.
+    #[arg(long)]
+    epoch: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn main() {
@@ -46,6 +49,7 @@ fn main() {
             ..Faults::default()
         },
         rate_limit_rps: args.rate_limit_rps,
+        epoch: args.epoch,
         ..FakeConfig::default()
     });
     let start = api.now() - chrono::Duration::days(60);
