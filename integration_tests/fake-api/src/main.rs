@@ -33,6 +33,11 @@ struct Args {
     /// The API's clock at start-up (RFC 3339); with a fixed seed, the same data every run.
     #[arg(long)]
     epoch: Option<chrono::DateTime<chrono::Utc>>,
+    /// Moves the API's clock this many seconds past the generated data, so none of it is
+    /// within a connector's safety margin of "now" (the printed counts are then exact for an
+    /// incremental first read too).
+    #[arg(long, default_value_t = 0)]
+    settle_secs: u64,
 }
 
 fn main() {
@@ -52,7 +57,9 @@ fn main() {
         epoch: args.epoch,
         ..FakeConfig::default()
     });
-    let start = api.now() - chrono::Duration::days(60);
+    // Before all the generated data (it spans the last 90 days).
+    api.advance_clock(Duration::from_secs(args.settle_secs));
+    let start = api.now() - chrono::Duration::days(91);
     let config = serde_json::json!({
         "credentials": {
             "auth_type": "app_credentials",
@@ -63,6 +70,23 @@ fn main() {
         "api_base_url": api.base_url(),
     });
     println!("{config}");
+    // The ground truth, for tests in other languages: records per stream.
+    let streams = [
+        "sessions",
+        "rooms",
+        "active_room_peers",
+        "templates",
+        "template_settings",
+        "template_destinations",
+        "analytics_events",
+        "recordings",
+        "recording_assets",
+    ];
+    let counts: serde_json::Map<String, serde_json::Value> = streams
+        .iter()
+        .map(|s| (s.to_string(), api.expected_keys(s).len().into()))
+        .collect();
+    println!("{}", serde_json::json!({ "expected_records": counts }));
     // Serve until a signal's default action ends the process.
     loop {
         std::thread::park();
