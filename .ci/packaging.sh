@@ -36,8 +36,9 @@ docker_up() {
 echo "== static release build"
 RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --release --target "$target" -p source-100ms -p fake-100ms --bins
-connector="$PWD/target/$target/release/source-100ms"
-fake="$PWD/target/$target/release/fake-100ms"
+out=$(realpath "${CARGO_TARGET_DIR:-target}")/$target/release
+connector="$out/source-100ms"
+fake="$out/fake-100ms"
 echo "binary: $(stat -c %s "$connector") bytes"
 
 docker_ok=1
