@@ -111,10 +111,10 @@ impl Config {
         let api_base_url = parse_base_url(map.get("api_base_url"))?;
         let requests_per_second = match number(map, "requests_per_second")? {
             None => DEFAULT_REQUESTS_PER_SECOND,
-            Some(n) if (0.1..=1000.0).contains(&n) => n,
+            Some(n) if (0.1..=100000.0).contains(&n) => n,
             Some(n) => {
                 return Err(Error::config(format!(
-                    "requests_per_second must be between 0.1 and 1000, not {n}."
+                    "requests_per_second must be between 0.1 and 100000, not {n}."
                 )))
             }
         };

@@ -1,0 +1,522 @@
+//! Benchmarks of whole syncs: the release binary against the fake 100ms API over loopback.
+//!
+//! `cargo bench --bench sync` runs every section; name sections to run some
+//! (`cargo bench --bench sync -- cpu memory latency rate requests startup peer`). Each figure is
+//! the median of a few runs, and each bound is measured in the same run as what it bounds; the
+//! tables are what `BENCHMARKS.md` records.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_100ms::{FakeApi, FakeConfig, Faults, Scale};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_source-100ms");
+const RUNS: usize = 3;
+
+/// What one run of the connector cost.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cost {
+    wall: Duration,
+    cpu: Duration,
+    peak_rss_kib: u64,
+    records: u64,
+}
+
+/// `getrusage`'s record, as Linux lays it out on 64-bit targets.
+#[repr(C)]
+#[derive(Default)]
+struct Rusage {
+    utime: [i64; 2],
+    stime: [i64; 2],
+    maxrss: i64,
+    rest: [i64; 13],
+}
+
+extern "C" {
+    /// Waits for one child and reports what it used: the only way to read a child's peak RSS
+    /// after it exits, without a dependency for one call.
+    fn wait4(pid: i32, status: *mut i32, options: i32, usage: *mut Rusage) -> i32;
+}
+
+/// Reaps `child`, returning its exit status and what it used.
+fn wait_with_usage(child: std::process::Child) -> (i32, Rusage) {
+    let (mut status, mut usage) = (0, Rusage::default());
+    // SAFETY: the pid is our own unwaited child; `status` and `usage` are valid for writes.
+    let waited = unsafe { wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(waited, child.id() as i32, "wait4 failed");
+    (status, usage)
+}
+
+fn seconds(tv: [i64; 2]) -> Duration {
+    Duration::from_secs(tv[0] as u64) + Duration::from_micros(tv[1] as u64)
+}
+
+struct Bench {
+    fake: FakeApi,
+    dir: PathBuf,
+}
+
+impl Bench {
+    fn new(config: FakeConfig) -> Bench {
+        let dir = std::env::temp_dir().join(format!("source-100ms-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fake = FakeApi::start(config);
+        fake.advance_clock(Duration::from_secs(300));
+        Bench { fake, dir }
+    }
+
+    fn config(&self, extra: Value) -> Value {
+        let mut config = json!({
+            "credentials": {"auth_type": "app_credentials", "app_access_key": self.fake.access_key(), "app_secret": self.fake.app_secret()},
+            "start_date": (self.fake.now() - chrono::Duration::days(91)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "api_base_url": self.fake.base_url(),
+            "requests_per_second": 100000.0,
+            "max_concurrent_requests": 8,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        config
+    }
+
+    fn write(&self, name: &str, value: &Value) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, value.to_string()).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    /// One `read`; stdout is counted (records) and the last state kept, off the child's CPU.
+    fn read(
+        &self,
+        config: &Value,
+        streams: &[&str],
+        mode: &str,
+        state: Option<&Value>,
+    ) -> (Cost, Value) {
+        let catalog = json!({"streams": streams.iter().map(|s| json!({
+            "stream": {"name": s, "json_schema": {}, "supported_sync_modes": ["full_refresh", "incremental"]},
+            "sync_mode": mode, "destination_sync_mode": "append"})).collect::<Vec<_>>()});
+        let mut args = vec![
+            "read".to_owned(),
+            "--config".into(),
+            self.write("config.json", config),
+            "--catalog".into(),
+            self.write("catalog.json", &catalog),
+        ];
+        if let Some(state) = state {
+            args.extend(["--state".into(), self.write("state.json", state)]);
+        }
+        let started = Instant::now();
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let (mut records, mut states) = (0u64, BTreeMap::<String, Value>::new());
+            for line in BufReader::with_capacity(1 << 20, stdout).lines() {
+                let line = line.unwrap();
+                if line.starts_with("{\"type\":\"RECORD\"") {
+                    records += 1;
+                } else if line.starts_with("{\"type\":\"STATE\"") {
+                    let m: Value = serde_json::from_str(&line).unwrap();
+                    let name = m["state"]["stream"]["stream_descriptor"]["name"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    states.insert(name, m["state"].clone());
+                }
+            }
+            (records, Value::Array(states.into_values().collect()))
+        });
+        let (status, usage) = wait_with_usage(child);
+        let wall = started.elapsed();
+        assert_eq!(status, 0, "the connector failed: {args:?}");
+        let (records, state) = reader.join().unwrap();
+        let cost = Cost {
+            wall,
+            cpu: seconds(usage.utime) + seconds(usage.stime),
+            peak_rss_kib: usage.maxrss as u64,
+            records,
+        };
+        (cost, state)
+    }
+
+    fn median_read(&self, config: &Value, streams: &[&str]) -> Cost {
+        let mut runs: Vec<Cost> = (0..RUNS)
+            .map(|_| self.read(config, streams, "full_refresh", None).0)
+            .collect();
+        runs.sort_by_key(|c| c.wall);
+        runs[RUNS / 2]
+    }
+
+    fn requests(&self) -> BTreeMap<String, u64> {
+        let mut per_stream = BTreeMap::new();
+        for r in self.fake.requests() {
+            *per_stream.entry(r.route.to_owned()).or_insert(0) += 1;
+        }
+        self.fake.reset_requests();
+        per_stream
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The work no connector can avoid: parse the API's pages, serialise the RECORD lines.
+fn physical_limit(fake: &FakeApi, stream: &str) -> (Duration, u64) {
+    let items = fake.raw(stream);
+    let pages: Vec<Vec<u8>> = items
+        .chunks(100)
+        .map(|page| serde_json::to_vec(&json!({"limit": 100, "data": page, "last": "x"})).unwrap())
+        .collect();
+    let mut best = Duration::MAX;
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let mut out = std::io::BufWriter::with_capacity(256 << 10, std::io::sink());
+        for bytes in &pages {
+            let page: Value = serde_json::from_slice(bytes).unwrap();
+            for data in page["data"].as_array().unwrap() {
+                let line = json!({"type": "RECORD", "record": {"stream": stream, "data": data, "emitted_at": 0}});
+                serde_json::to_writer(&mut out, &line).unwrap();
+                out.write_all(b"\n").unwrap();
+            }
+        }
+        out.flush().unwrap();
+        best = best.min(started.elapsed());
+    }
+    (best, items.len() as u64)
+}
+
+fn cpu(scale: f64) {
+    println!("\n## CPU-bound: Scale::times({scale}), no latency, no rate limit\n");
+    let bench = Bench::new(FakeConfig {
+        scale: Scale::times(scale),
+        ..FakeConfig::default()
+    });
+    println!("| stream | records | wall ms | records/s | CPU s per 100k | limit CPU s per 100k | ratio |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let config = bench.config(json!({}));
+    for stream in ["sessions", "analytics_events", "recordings", "rooms"] {
+        let cost = bench.median_read(&config, &[stream]);
+        let (limit, n) = physical_limit(&bench.fake, stream);
+        let per_100k = |d: Duration, n: u64| d.as_secs_f64() * 100_000.0 / n as f64;
+        println!(
+            "| {stream} | {} | {:.0} | {:.0} | {:.3} | {:.3} | {:.2}× |",
+            cost.records,
+            ms(cost.wall),
+            cost.records as f64 / cost.wall.as_secs_f64(),
+            per_100k(cost.cpu, cost.records),
+            per_100k(limit, n),
+            per_100k(cost.cpu, cost.records) / per_100k(limit, n),
+        );
+    }
+    let all = bench.median_read(
+        &config,
+        &[
+            "sessions",
+            "rooms",
+            "active_room_peers",
+            "templates",
+            "template_settings",
+            "template_destinations",
+            "analytics_events",
+            "recordings",
+            "recording_assets",
+        ],
+    );
+    println!(
+        "| every stream | {} | {:.0} | {:.0} | {:.3} | | |",
+        all.records,
+        ms(all.wall),
+        all.records as f64 / all.wall.as_secs_f64(),
+        all.cpu.as_secs_f64() * 100_000.0 / all.records as f64
+    );
+}
+
+fn memory() {
+    println!("\n## Peak RSS of the connector, every stream\n");
+    println!("| data | records | peak RSS MiB |");
+    println!("|---|---:|---:|");
+    let mut peaks = Vec::new();
+    for scale in [7.0, 70.0] {
+        let bench = Bench::new(FakeConfig {
+            scale: Scale::times(scale),
+            ..FakeConfig::default()
+        });
+        let config = bench.config(json!({}));
+        let cost = bench.median_read(
+            &config,
+            &[
+                "sessions",
+                "analytics_events",
+                "recordings",
+                "recording_assets",
+                "rooms",
+            ],
+        );
+        println!(
+            "| Scale::times({scale}) | {} | {:.1} |",
+            cost.records,
+            cost.peak_rss_kib as f64 / 1024.0
+        );
+        peaks.push(cost.peak_rss_kib as f64);
+    }
+    println!(
+        "\n10× the data uses {:.2}× the memory.",
+        peaks[1] / peaks[0]
+    );
+}
+
+fn latency() {
+    println!("\n## Latency-bound: 50 ms a request, no rate limit, 8 concurrent requests\n");
+    let bench = Bench::new(FakeConfig {
+        scale: Scale::times(5.0),
+        faults: Faults {
+            latency: Duration::from_millis(50),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    });
+    println!("| streams | requests | wall s | bound s | ratio |");
+    println!("|---|---:|---:|---:|---:|");
+    let config = bench.config(json!({"max_concurrent_requests": 8}));
+    for (label, streams, concurrent) in [
+        ("sessions (one newest-first list)", &["sessions"][..], 1.0),
+        (
+            "analytics_events (300 rooms)",
+            &["analytics_events"][..],
+            8.0,
+        ),
+        (
+            "every stream",
+            &[
+                "sessions",
+                "rooms",
+                "active_room_peers",
+                "templates",
+                "template_settings",
+                "template_destinations",
+                "analytics_events",
+                "recordings",
+                "recording_assets",
+            ][..],
+            8.0,
+        ),
+    ] {
+        bench.fake.reset_requests();
+        let cost = bench.read(&config, streams, "full_refresh", None).0;
+        let requests: u64 = bench.requests().values().sum();
+        let bound = requests as f64 / concurrent * 0.05;
+        println!(
+            "| {label} | {requests} | {:.2} | {bound:.2} | {:.2}× |",
+            cost.wall.as_secs_f64(),
+            cost.wall.as_secs_f64() / bound
+        );
+    }
+}
+
+fn rate() {
+    println!("\n## Rate-bound: requests_per_second R, work of N requests\n");
+    let bench = Bench::new(FakeConfig::default());
+    println!("| R | N | wall s | N ÷ R s | ratio |");
+    println!("|---:|---:|---:|---:|---:|");
+    for r in [20.0, 50.0] {
+        let config = bench.config(json!({"requests_per_second": r}));
+        bench.fake.reset_requests();
+        let cost = bench
+            .read(
+                &config,
+                &["analytics_events", "sessions"],
+                "full_refresh",
+                None,
+            )
+            .0;
+        let n: u64 = bench.requests().values().sum();
+        let bound = n as f64 / r;
+        println!(
+            "| {r} | {n} | {:.2} | {bound:.2} | {:.2}× |",
+            cost.wall.as_secs_f64(),
+            cost.wall.as_secs_f64() / bound
+        );
+    }
+}
+
+fn requests() {
+    println!("\n## Requests per stream, default scale\n");
+    let bench = Bench::new(FakeConfig::default());
+    let config = bench.config(json!({}));
+    let streams = [
+        "sessions",
+        "rooms",
+        "active_room_peers",
+        "templates",
+        "template_settings",
+        "template_destinations",
+        "analytics_events",
+        "recordings",
+        "recording_assets",
+    ];
+    bench.fake.reset_requests();
+    let mut full = BTreeMap::new();
+    for s in streams {
+        bench.read(&config, &[s], "full_refresh", None);
+        full.insert(s, bench.requests().values().sum::<u64>());
+    }
+    let mut first = BTreeMap::new();
+    let mut second = BTreeMap::new();
+    for s in streams {
+        let (_, state) = bench.read(&config, &[s], "incremental", None);
+        first.insert(s, bench.requests().values().sum::<u64>());
+        bench.read(&config, &[s], "incremental", Some(&state));
+        second.insert(s, bench.requests().values().sum::<u64>());
+    }
+    println!("| stream | records | full refresh | first incremental | nothing new |");
+    println!("|---|---:|---:|---:|---:|");
+    for s in streams {
+        println!(
+            "| {s} | {} | {} | {} | {} |",
+            bench.fake.expected_keys(s).len(),
+            full[s],
+            first[s],
+            second[s]
+        );
+    }
+}
+
+fn startup() {
+    println!("\n## Start-up and size\n");
+    let mut walls: Vec<Duration> = (0..11)
+        .map(|_| {
+            let started = Instant::now();
+            let out = Command::new(BIN).arg("spec").output().unwrap();
+            assert!(out.status.success());
+            started.elapsed()
+        })
+        .collect();
+    walls.sort();
+    let size = std::fs::metadata(BIN).unwrap().len();
+    println!(
+        "`spec` wall time, median of 11: {:.1} ms; binary: {:.1} MiB (stripped, {BIN})",
+        ms(walls[5]),
+        size as f64 / (1 << 20) as f64
+    );
+}
+
+/// The Airbyte low-code connector for 100ms, run by `source-declarative-manifest` from the
+/// PyAirbyte virtual environment `.ci/packaging.sh` makes, on the same data.
+fn peer() {
+    println!("\n## The peer: Airbyte's low-code connector (airbyte-cdk), same data\n");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let runner = root.join("target/pyairbyte-venv/bin/source-declarative-manifest");
+    if !runner.exists() {
+        println!(
+            "skipped: {} is missing (run .ci/packaging.sh first)",
+            runner.display()
+        );
+        return;
+    }
+    let bench = Bench::new(FakeConfig::default());
+    let manifest_text =
+        std::fs::read_to_string(root.join("benches/peer/source-100ms-manifest.yaml")).unwrap();
+    let base = bench.fake.base_url().trim_end_matches("/v2").to_owned();
+    let manifest: Value =
+        serde_yaml::from_str(&manifest_text.replace("https://api.100ms.live", &base)).unwrap();
+    let token = bench.fake.mint_token(Duration::from_secs(24 * 3600));
+    let start = (bench.fake.now() - chrono::Duration::days(91))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let peer_config = json!({"management_token": token, "start_date": start, "__injected_declarative_manifest": manifest});
+    let streams = [
+        "sessions",
+        "rooms",
+        "templates",
+        "recordings",
+        "analytics_events",
+    ];
+    let catalog = json!({"streams": streams.iter().map(|s| json!({
+        "stream": {"name": s, "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+        "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"})).collect::<Vec<_>>()});
+    let config_path = bench.write("peer-config.json", &peer_config);
+    let catalog_path = bench.write("peer-catalog.json", &catalog);
+    bench.fake.reset_requests();
+    let started = Instant::now();
+    let mut child = Command::new(&runner)
+        .args(["read", "--config", &config_path, "--catalog", &catalog_path])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut counts = BTreeMap::<String, u64>::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(m) = serde_json::from_str::<Value>(&line) {
+                if m["type"] == "RECORD" {
+                    *counts
+                        .entry(m["record"]["stream"].as_str().unwrap_or("").to_owned())
+                        .or_default() += 1;
+                }
+            }
+        }
+        counts
+    });
+    let (status, usage) = wait_with_usage(child);
+    let peer_wall = started.elapsed();
+    let peer_counts = reader.join().unwrap();
+    let peer_requests: u64 = bench.requests().values().sum();
+    let peer_records: u64 = peer_counts.values().sum();
+    let config = bench.config(json!({}));
+    let ours = bench.read(&config, &streams, "full_refresh", None).0;
+    let our_requests: u64 = bench.requests().values().sum();
+    println!("| connector | records | wall s | records/s | requests | peak RSS MiB |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| airbyte-cdk low-code (exit status {status}) | {peer_records} | {:.2} | {:.0} | {peer_requests} | {:.0} |", peer_wall.as_secs_f64(), peer_records as f64 / peer_wall.as_secs_f64(), usage.maxrss as f64 / 1024.0);
+    println!(
+        "| source-100ms | {} | {:.2} | {:.0} | {our_requests} | {:.1} |",
+        ours.records,
+        ours.wall.as_secs_f64(),
+        ours.records as f64 / ours.wall.as_secs_f64(),
+        ours.peak_rss_kib as f64 / 1024.0
+    );
+    println!("\nPer stream, the peer emitted: {peer_counts:?}");
+}
+
+fn main() {
+    let asked: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wants = |s: &str| asked.is_empty() || asked.iter().any(|a| a == s);
+    println!(
+        "# source-100ms benchmarks ({} CPUs)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    if wants("startup") {
+        startup();
+    }
+    if wants("requests") {
+        requests();
+    }
+    if wants("rate") {
+        rate();
+    }
+    if wants("latency") {
+        latency();
+    }
+    if wants("cpu") {
+        cpu(70.0);
+    }
+    if wants("memory") {
+        memory();
+    }
+    if wants("peer") {
+        peer();
+    }
+}
