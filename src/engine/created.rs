@@ -191,9 +191,11 @@ impl Reader<'_> {
         while let Some(page) = pager.next().await? {
             let window_end =
                 *end.get_or_insert_with(|| ctx.window_end(self.incremental, page.server_time));
-            let remember_after = self
-                .remember_after
-                .or_else(|| window_end.map(|e| e - ctx.lookback));
+            // The open slice ends at the API's clock; closed ones reach up to the horizon.
+            let remember_after = match slice.closed_end {
+                Some(_) => self.remember_after,
+                None => window_end.map(|e| e - ctx.lookback),
+            };
             listed += page.items.len();
             let mut kept = Vec::with_capacity(page.items.len());
             let mut past_window = false;
@@ -257,7 +259,11 @@ impl Reader<'_> {
         })
     }
 
-    async fn emit_page(&mut self, kept: Vec<(Value, Decision)>, partition: &Partition) -> Result<()> {
+    async fn emit_page(
+        &mut self,
+        kept: Vec<(Value, Decision)>,
+        partition: &Partition,
+    ) -> Result<()> {
         if let Some(attacher) = self.attacher.as_mut() {
             let parents: Vec<&Value> = kept.iter().map(|(object, _)| object).collect();
             attacher.prepare(&parents).await?;

@@ -22,8 +22,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use super::cursor::{
-    parse_state, timestamp, to_value, EventsState, SweepState, TrackedSession,
-    MAX_SESSION_LENGTH, MAX_TRACKED,
+    parse_state, timestamp, to_value, EventsState, SweepState, TrackedSession, MAX_SESSION_LENGTH,
+    MAX_TRACKED,
 };
 use super::pages::{Listing, Pager};
 use super::partitions::{self, ended_at, Listed};
@@ -200,9 +200,10 @@ async fn plan_by_session(
         cursor: previous,
         rooms: BTreeMap::new(),
     });
-    let due = ctx.client.server_now() - sweep.ran_at >= ctx.sweep_every;
     let client = &ctx.client;
     let live = partitions::live_sessions(client, def.name).await?;
+    // After a first response, so that "now" is the API's clock, as `ran_at` is.
+    let due = client.server_now() - sweep.ran_at >= ctx.sweep_every;
     // Without the list of sessions live at the last sync, every session that could have been.
     let back = if state.tracked.is_some() {
         since
@@ -296,7 +297,14 @@ fn candidates(
     let mut out = BTreeMap::new();
     for (id, room_id) in live.objects.iter().filter_map(ids) {
         let live = true;
-        out.insert(id, Candidate { room_id, live, ended_at: None });
+        out.insert(
+            id,
+            Candidate {
+                room_id,
+                live,
+                ended_at: None,
+            },
+        );
     }
     for session in &ended.objects {
         let Some((id, room_id)) = ids(session) else {
@@ -605,14 +613,19 @@ fn next_state(
     seen.extend(counts.into_iter().filter(|(_, n)| *n > 0));
     let sweep = match previous_sweep.filter(|_| !summary.swept) {
         Some(mut sweep) => {
-            sweep.rooms.extend(summary.whole.iter().map(|r| (r.clone(), end)));
+            sweep
+                .rooms
+                .extend(summary.whole.iter().map(|r| (r.clone(), end)));
             sweep
         }
         None => {
             // Rooms read whole stay marked while their creation is in the lookback zone, so
             // the next sync does not take them for new.
             let recent = |r: &String| summary.room_created.get(r).is_some_and(|c| *c > zone);
-            let marked = previous.iter().flat_map(|s| s.sweep.iter()).flat_map(|s| s.rooms.keys());
+            let marked = previous
+                .iter()
+                .flat_map(|s| s.sweep.iter())
+                .flat_map(|s| s.rooms.keys());
             let rooms = summary.whole.iter().chain(marked).filter(|r| recent(r));
             SweepState {
                 ran_at: ctx.client.server_now(),
@@ -633,7 +646,11 @@ fn next_state(
 /// Past [`MAX_TRACKED`] entries a part of the state falls back to what re-reads more but
 /// loses nothing: sessions to the 12-hour scan, counts to emitting zones again.
 fn bound(mut state: EventsState) -> EventsState {
-    if state.tracked.as_ref().is_some_and(|t| t.len() > MAX_TRACKED) {
+    if state
+        .tracked
+        .as_ref()
+        .is_some_and(|t| t.len() > MAX_TRACKED)
+    {
         state.tracked = None;
     }
     if state.seen.len() > MAX_TRACKED {

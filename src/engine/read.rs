@@ -213,7 +213,10 @@ pub(super) fn listing(def: &'static StreamDef, partition: &Partition) -> Listing
 }
 
 /// Partitions that need no cursor to find.
-pub(super) async fn static_partitions(ctx: &Context, def: &'static StreamDef) -> Result<Vec<Partition>> {
+pub(super) async fn static_partitions(
+    ctx: &Context,
+    def: &'static StreamDef,
+) -> Result<Vec<Partition>> {
     Ok(match def.partitions {
         Partitions::None => vec![Partition::default()],
         Partitions::Params(sets) => sets

@@ -202,7 +202,11 @@ fn changes_arrive_exactly_in_the_next_sync() {
     // within the lookback are read again, but emitted only if they changed.
     let third = incremental(&h, Some(&second.state_file()));
     for stream in INCREMENTAL_STREAMS {
-        assert!(third.keys(stream).is_empty(), "{stream}: {:?}", third.keys(stream));
+        assert!(
+            third.keys(stream).is_empty(),
+            "{stream}: {:?}",
+            third.keys(stream)
+        );
     }
 }
 

@@ -6,6 +6,7 @@ mod cat;
 mod commands;
 mod full_refresh;
 mod harness;
+mod hourly;
 mod incremental;
 mod packaging;
 mod resilience;

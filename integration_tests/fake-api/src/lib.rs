@@ -36,6 +36,8 @@ pub struct Scale {
     pub peers_per_session: usize,
     /// Average; each session has 0..=2× this many analytics events.
     pub events_per_session: usize,
+    /// When not 0, each live session has exactly this many events (a busy workload).
+    pub events_per_live_session: usize,
     pub recordings: usize,
     /// Average; each completed recording has 1..=2×−1 assets.
     pub assets_per_recording: usize,
@@ -50,6 +52,7 @@ impl Default for Scale {
             active_sessions: 6,
             peers_per_session: 4,
             events_per_session: 8,
+            events_per_live_session: 0,
             recordings: 300,
             assets_per_recording: 3,
         }
@@ -347,6 +350,32 @@ impl FakeApi {
         let now = self.shared.now_ns();
         let mut d = self.shared.data.write().unwrap_or_else(|e| e.into_inner());
         d.apply_changes(fraction, now, &self.shared.scale)
+    }
+
+    /// Adds `n` events to the live sessions, just before [`FakeApi::now`]; returns their ids.
+    pub fn add_live_events(&self, n: usize) -> BTreeSet<String> {
+        let now = self.shared.now_ns();
+        self.data_mut().add_live_events(n, now)
+    }
+
+    /// Adds `n` join failures of no session in a room with no live session; returns their ids.
+    pub fn add_join_failures(&self, n: usize) -> BTreeSet<String> {
+        let now = self.shared.now_ns();
+        self.data_mut().add_join_failures(n, now)
+    }
+
+    /// Adds sessions, recordings and assets created up to ten minutes ago that the API lists
+    /// only `hidden` from now (and a completed recording with one late asset); returns the keys
+    /// of what is new or changed, per stream.
+    pub fn add_late_arrivals(&self, hidden: Duration) -> BTreeMap<String, BTreeSet<String>> {
+        let now = self.shared.now_ns();
+        let scale = self.shared.scale.clone();
+        self.data_mut()
+            .add_late_arrivals(now, hidden.as_nanos() as i64, &scale)
+    }
+
+    fn data_mut(&self) -> std::sync::RwLockWriteGuard<'_, Data> {
+        self.shared.data.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Every request seen (since the last [`FakeApi::reset_requests`]), in order.

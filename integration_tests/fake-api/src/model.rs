@@ -24,7 +24,7 @@ const WORDS: [&str; 8] = [
 ];
 const REGIONS: [&str; 3] = ["in", "us", "eu"];
 const PEER_ROLES: [&str; 2] = ["host", "guest"];
-pub(crate) const EVENT_TYPES: [&str; 8] = [
+pub(crate) const EVENT_TYPES: [&str; 9] = [
     "track.add.success",
     "track.update.success",
     "track.remove.success",
@@ -33,7 +33,14 @@ pub(crate) const EVENT_TYPES: [&str; 8] = [
     "client.subscribe.failed",
     "client.disconnected",
     "beam.recording.success",
+    "client.connect.failed",
 ];
+/// Kinds of `EVENT_TYPES` that `error=true` selects.
+pub(crate) fn is_error_kind(kind: u8) -> bool {
+    matches!(kind, 3..=6 | 8)
+}
+/// Always visible (the default for generated objects).
+pub(crate) const VISIBLE: i64 = i64::MIN;
 pub(crate) const ASSET_KINDS: [&str; 6] = [
     "room-composite",
     "chat",
@@ -91,6 +98,8 @@ pub(crate) struct Session {
     pub updated: i64,
     pub active: bool,
     pub peers: Vec<Peer>,
+    /// The API lists it only from this instant on (its pipeline is late).
+    pub visible: i64,
 }
 
 pub(crate) struct Recording {
@@ -103,6 +112,7 @@ pub(crate) struct Recording {
     pub status: u8,
     started_by: Option<u128>,
     pub assets: Vec<u32>,
+    pub visible: i64,
 }
 
 pub(crate) struct Asset {
@@ -114,12 +124,15 @@ pub(crate) struct Asset {
     size: u64,
     duration: u32,
     seed: u64,
+    pub visible: i64,
 }
 
 pub(crate) struct Event {
     pub id: u128,
     pub ts: i64,
-    pub session: u32,
+    pub room: u32,
+    /// `None` for a peer who never got into a session (a join failure).
+    pub session: Option<u32>,
     peer: u16,
     pub kind: u8,
     seed: u64,
@@ -319,6 +332,7 @@ impl Data {
                 updated: last + rng.range(2 * MS, 15 * MS),
                 active: false,
                 peers,
+                visible: VISIBLE,
             };
             self.sessions.push(s);
         }
@@ -345,11 +359,15 @@ impl Data {
                 updated,
                 active: true,
                 peers,
+                visible: VISIBLE,
             });
         }
         let eps = scale.events_per_session;
         for s in 0..self.sessions.len() {
-            let n = rng.between(0, 2 * eps);
+            let n = match scale.events_per_live_session {
+                n if n > 0 && self.sessions[s].active => n,
+                _ => rng.between(0, 2 * eps),
+            };
             for _ in 0..n {
                 let ev = self.new_event(rng, s as u32, None, now);
                 self.events.push(ev);
@@ -389,9 +407,23 @@ impl Data {
         Event {
             id: rng.uuid(),
             ts,
-            session,
+            room: s.room,
+            session: Some(session),
             peer,
             kind,
+            seed: rng.next_u64(),
+        }
+    }
+
+    /// A `client.join.failed` of a peer who never got in: it belongs to no session.
+    pub(crate) fn join_failure(&self, rng: &mut Rng, room: u32, ts: i64) -> Event {
+        Event {
+            id: rng.uuid(),
+            ts,
+            room,
+            session: None,
+            peer: 0,
+            kind: 3,
             seed: rng.next_u64(),
         }
     }
@@ -465,6 +497,7 @@ impl Data {
             status,
             started_by,
             assets: Vec::new(),
+            visible: VISIBLE,
         });
         if status == REC_COMPLETED {
             self.add_assets(idx, rng, now);
@@ -505,6 +538,7 @@ impl Data {
                 size,
                 duration: if kind == 1 { 0 } else { dur },
                 seed: rng.next_u64(),
+                visible: VISIBLE,
             });
             out.push(idx);
         }
@@ -522,7 +556,7 @@ impl Data {
         self.assets_order = sorted_desc(&self.assets, |a| a.id);
         let mut per_room = vec![Vec::new(); self.rooms.len()];
         for (i, e) in self.events.iter().enumerate() {
-            per_room[self.sessions[e.session as usize].room as usize].push(i as u32);
+            per_room[e.room as usize].push(i as u32);
         }
         for v in &mut per_room {
             v.sort_unstable_by_key(|&i| (self.events[i as usize].ts, i));
@@ -710,14 +744,33 @@ impl Data {
 
     pub(crate) fn event_json(&self, i: u32) -> Value {
         let e = &self.events[i as usize];
-        let s = &self.sessions[e.session as usize];
-        let room = &self.rooms[s.room as usize];
-        let p = &s.peers[e.peer as usize];
+        let room = &self.rooms[e.room as usize];
+        let outsider;
+        let (session, p) = match e.session {
+            Some(si) => {
+                let s = &self.sessions[si as usize];
+                (Some(s), &s.peers[e.peer as usize])
+            }
+            None => {
+                // A peer who never got in: known to no session.
+                let mut own = Rng::new(e.seed ^ 0x5E55_1035);
+                outsider = Peer {
+                    id: own.uuid(),
+                    name: own.below(FIRST_NAMES.len() as u64) as u8,
+                    role: 1,
+                    user: own.below(100_000) as u32,
+                    meta: 0,
+                    joined: e.ts,
+                    left: Some(e.ts),
+                };
+                (None, &outsider)
+            }
+        };
         let mut rng = Rng::new(e.seed);
         let mut d = Map::new();
         let room_id = oid_hex(&room.id);
         let template_id = oid_hex(&self.templates[room.template as usize].id);
-        if e.kind == 7 {
+        if let (7, Some(s)) = (e.kind, session) {
             let started = ms(s.created + rng.range(NS, 60 * NS)).min(e.ts);
             let duration = (e.ts - started) / NS;
             let beam = oid_hex(&rng.oid(secs(started)));
@@ -756,7 +809,9 @@ impl Data {
             );
         } else {
             d.insert("room_id".into(), room_id.into());
-            d.insert("session_id".into(), oid_hex(&s.id).into());
+            if let Some(s) = session {
+                d.insert("session_id".into(), oid_hex(&s.id).into());
+            }
             d.insert("room_name".into(), room.name.clone().into());
             d.insert("peer_id".into(), uuid_str(p.id).into());
             d.insert("user_id".into(), format!("user-{}", p.user).into());
@@ -847,13 +902,28 @@ impl Data {
 
     pub(crate) fn expected_keys(&self, stream: &str, now: i64) -> BTreeSet<String> {
         match stream {
-            "sessions" => self.sessions.iter().map(|s| oid_hex(&s.id)).collect(),
+            "sessions" => self
+                .sessions
+                .iter()
+                .filter(|s| s.visible <= now)
+                .map(|s| oid_hex(&s.id))
+                .collect(),
             "rooms" => self.rooms.iter().map(|r| oid_hex(&r.id)).collect(),
             "templates" | "template_settings" => {
                 self.templates.iter().map(|t| oid_hex(&t.id)).collect()
             }
-            "recordings" => self.recordings.iter().map(|r| oid_hex(&r.id)).collect(),
-            "recording_assets" => self.assets.iter().map(|a| oid_hex(&a.id)).collect(),
+            "recordings" => self
+                .recordings
+                .iter()
+                .filter(|r| r.visible <= now)
+                .map(|r| oid_hex(&r.id))
+                .collect(),
+            "recording_assets" => self
+                .assets
+                .iter()
+                .filter(|a| a.visible <= now)
+                .map(|a| oid_hex(&a.id))
+                .collect(),
             "analytics_events" => (0..self.events.len() as u32)
                 .filter(|&i| self.event_visible(i, now))
                 .map(|i| uuid_str(self.events[i as usize].id))
@@ -882,6 +952,7 @@ impl Data {
             "sessions" => self
                 .sessions_order
                 .iter()
+                .filter(|&&i| self.sessions[i as usize].visible <= now)
                 .map(|&i| self.session_json(i))
                 .collect(),
             "rooms" => self
@@ -897,11 +968,13 @@ impl Data {
             "recordings" => self
                 .recordings_order
                 .iter()
+                .filter(|&&i| self.recordings[i as usize].visible <= now)
                 .map(|&i| self.recording_json(i, false))
                 .collect(),
             "recording_assets" => self
                 .assets_order
                 .iter()
+                .filter(|&&i| self.assets[i as usize].visible <= now)
                 .map(|&i| self.asset_json(i))
                 .collect(),
             "analytics_events" => self
@@ -969,6 +1042,7 @@ impl Data {
                 updated: (end + rng.range(2 * MS, 15 * MS)).min(now),
                 active: false,
                 peers,
+                visible: VISIBLE,
             });
             add("sessions", oid_hex(&self.sessions[idx as usize].id));
             new_sessions.push(idx);
@@ -1071,8 +1145,135 @@ impl Data {
         changed
     }
 
-    fn push_event(&mut self, ev: Event) {
-        let room = self.sessions[ev.session as usize].room as usize;
+    /// `n` new events in the live sessions, in the last second before `now`.
+    pub(crate) fn add_live_events(&mut self, n: usize, now: i64) -> BTreeSet<String> {
+        let mut rng = self.rng.clone();
+        let live: Vec<u32> = (0..self.sessions.len() as u32)
+            .filter(|&s| self.sessions[s as usize].active)
+            .collect();
+        let mut keys = BTreeSet::new();
+        for k in 0..n {
+            let Some(&session) = live.get(k % live.len().max(1)) else {
+                break;
+            };
+            let ts = now - rng.range(MS, NS);
+            let ev = self.new_event(&mut rng, session, Some((0, ts, 1)), now);
+            keys.insert(uuid_str(ev.id));
+            self.push_event(ev);
+        }
+        self.rng = rng;
+        keys
+    }
+
+    /// `n` join failures of peers who never got in (no session), in a room with no live
+    /// session, in the minute before `now`.
+    pub(crate) fn add_join_failures(&mut self, n: usize, now: i64) -> BTreeSet<String> {
+        let mut rng = self.rng.clone();
+        let room = (0..self.rooms.len() as u32)
+            .find(|&r| self.rooms[r as usize].active_session.is_none())
+            .unwrap_or(0);
+        let mut keys = BTreeSet::new();
+        for _ in 0..n {
+            let ts = now - rng.range(MS, MIN);
+            let ev = self.join_failure(&mut rng, room, ts);
+            keys.insert(uuid_str(ev.id));
+            self.push_event(ev);
+        }
+        self.rng = rng;
+        keys
+    }
+
+    /// What the API's pipeline shows late: five sessions ended in the ten minutes before `now`,
+    /// each with events and a completed recording with assets, all listed only from
+    /// `now + hidden` on; and a recording completed three minutes ago whose transcript,
+    /// written two minutes after it completed, is listed only from then too. Returns the keys
+    /// of everything new or changed, per stream.
+    pub(crate) fn add_late_arrivals(
+        &mut self,
+        now: i64,
+        hidden: i64,
+        scale: &Scale,
+    ) -> BTreeMap<String, BTreeSet<String>> {
+        let mut rng = self.rng.clone();
+        let mut changed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut add = |k: &str, v: String| {
+            changed.entry(k.to_string()).or_default().insert(v);
+        };
+        let visible = now + hidden;
+        let room = (0..self.rooms.len() as u32)
+            .find(|&r| {
+                self.rooms[r as usize].enabled && self.rooms[r as usize].active_session.is_none()
+            })
+            .unwrap_or(0);
+        for k in 0..6 {
+            let created = ms(now - rng.range(4 * MIN, 10 * MIN));
+            let end = ms(created + rng.range(30 * NS, 3 * MIN));
+            let peers = Self::gen_peers(&mut rng, 2, created, Some(end), end);
+            let idx = self.sessions.len() as u32;
+            self.sessions.push(Session {
+                id: rng.oid(secs(created)),
+                room,
+                created,
+                updated: end + 5 * MS,
+                active: false,
+                peers,
+                // The sixth is on time: it carries the recording whose transcript is late.
+                visible: if k < 5 { visible } else { VISIBLE },
+            });
+            add("sessions", oid_hex(&self.sessions[idx as usize].id));
+            for _ in 0..rng.between(1, 2 * scale.events_per_session.max(1)) {
+                let ev = self.new_event(&mut rng, idx, None, now);
+                add("analytics_events", uuid_str(ev.id));
+                self.push_event(ev);
+            }
+            let r = self.push_recording(
+                &mut rng,
+                idx,
+                created + 2 * NS,
+                Some(end),
+                REC_COMPLETED,
+                now,
+            );
+            let rec = &mut self.recordings[r as usize];
+            add("recordings", oid_hex(&rec.id));
+            if k < 5 {
+                rec.visible = visible;
+            }
+            let assets = rec.assets.clone();
+            for (i, &a) in assets.iter().enumerate() {
+                let asset = &mut self.assets[a as usize];
+                if k < 5 || i + 1 == assets.len() {
+                    asset.visible = visible;
+                }
+            }
+            if k == 5 {
+                // Completed three minutes ago; its last asset was written two minutes later.
+                let stopped = now - 3 * MIN;
+                let rec = &mut self.recordings[r as usize];
+                rec.stopped = Some(ms(stopped));
+                rec.updated = ms(stopped + 2 * NS);
+                let last = *assets.last().unwrap_or(&0);
+                let late = &mut self.assets[last as usize];
+                late.created = ms(stopped + 2 * MIN);
+                late.id = rng.oid(secs(late.created));
+            }
+            for &a in &assets {
+                add("recording_assets", oid_hex(&self.assets[a as usize].id));
+            }
+        }
+        self.rng = rng;
+        self.reorder();
+        changed
+    }
+
+    fn reorder(&mut self) {
+        self.sessions_order = sorted_desc(&self.sessions, |s| s.id);
+        self.recordings_order = sorted_desc(&self.recordings, |r| r.id);
+        self.assets_order = sorted_desc(&self.assets, |a| a.id);
+    }
+
+    pub(crate) fn push_event(&mut self, ev: Event) {
+        let room = ev.room as usize;
         let idx = self.events.len() as u32;
         self.events.push(ev);
         let list = &mut self.room_events[room];

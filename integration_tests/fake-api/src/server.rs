@@ -12,7 +12,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{json, Map, Value};
 
-use crate::model::{Data, ASSET_KINDS, EVENT_TYPES, REC_STATUSES};
+use crate::model::{is_error_kind, Data, ASSET_KINDS, EVENT_TYPES, REC_STATUSES};
 use crate::rng::{hex, mix, oid_hex, parse_oid, unhex, uuid_str, Oid, Rng};
 use crate::{auth, lock, ts, EmptyPage, Override, RequestRecord, Shared};
 
@@ -488,7 +488,8 @@ fn route(sh: &Shared, d: &Data, now: i64, path: &str, q: &Query) -> Result<Value
                 session_id,
                 |i| {
                     let s = &d.sessions[i as usize];
-                    room.is_none_or(|r| d.rooms[s.room as usize].id == r)
+                    s.visible <= now
+                        && room.is_none_or(|r| d.rooms[s.room as usize].id == r)
                         && active.is_none_or(|a| s.active == a)
                         && in_range(s.created, after, before)
                 },
@@ -533,7 +534,8 @@ fn route(sh: &Shared, d: &Data, now: i64, path: &str, q: &Query) -> Result<Value
                 |i| {
                     let r = &d.recordings[i as usize];
                     let s = &d.sessions[r.session as usize];
-                    room.is_none_or(|x| d.rooms[s.room as usize].id == x)
+                    r.visible <= now
+                        && room.is_none_or(|x| d.rooms[s.room as usize].id == x)
                         && session.is_none_or(|x| s.id == x)
                         && status.is_none_or(|x| REC_STATUSES[r.status as usize] == x)
                 },
@@ -556,7 +558,8 @@ fn route(sh: &Shared, d: &Data, now: i64, path: &str, q: &Query) -> Result<Value
                 |i| {
                     let a = &d.assets[i as usize];
                     let s = &d.sessions[d.recordings[a.rec as usize].session as usize];
-                    room.is_none_or(|x| d.rooms[s.room as usize].id == x)
+                    a.visible <= now
+                        && room.is_none_or(|x| d.rooms[s.room as usize].id == x)
                         && session.is_none_or(|x| s.id == x)
                         && status.is_none_or(|x| {
                             (a.status == 0) == (x == "completed")
@@ -638,6 +641,7 @@ fn analytics_events(sh: &Shared, d: &Data, now: i64, q: &Query) -> Result<Value,
         return Err(bad(format!("unknown event type {t}")));
     }
     let session = q.id("session_id")?;
+    let errors_only = q.bool("error")?.unwrap_or(false);
     let peer = q.get("peer_id").filter(|p| !p.is_empty());
     let room = d
         .rooms_order
@@ -651,10 +655,11 @@ fn analytics_events(sh: &Shared, d: &Data, now: i64, q: &Query) -> Result<Value,
             .copied()
             .filter(|&i| {
                 let e = &d.events[i as usize];
-                let s = &d.sessions[e.session as usize];
+                let session_of = e.session.map(|s| d.sessions[s as usize].id);
                 d.event_visible(i, now)
                     && (types.is_empty() || types.contains(&EVENT_TYPES[e.kind as usize]))
-                    && session.is_none_or(|x| s.id == x)
+                    && (!errors_only || is_error_kind(e.kind))
+                    && session.is_none_or(|x| session_of == Some(x))
                     && peer.is_none_or(|x| d.event_json(i)["data"]["peer_id"] == x)
             })
             .collect(),
