@@ -9,3 +9,4 @@ mod harness;
 mod incremental;
 mod packaging;
 mod resilience;
+mod variants;
