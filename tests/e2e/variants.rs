@@ -183,16 +183,27 @@ fn an_unfiltered_sessions_list_returns_active_sessions_only() {
     full_read_is_complete_and_exact(name, variants);
 }
 
+/// Requests of a full read of the default fake (the same data as under any variant).
+fn default_requests() -> usize {
+    let h = Harness::default_scale();
+    let run = h.read(&h.config(), &catalog(&ALL_STREAMS, "full_refresh"), None);
+    assert!(run.success(), "{}", run.describe());
+    h.fake.requests().len()
+}
+
 #[test]
 fn peers_are_identified_by_their_map_key_only() {
     let (name, variants) = Variants::each()[2];
-    full_read_is_complete_and_exact(name, variants);
+    let cost = full_read_is_complete_and_exact(name, variants);
+    // The key is in the response already: no request more.
+    assert_eq!(cost.requests, default_requests(), "{name}");
 }
 
 #[test]
 fn storage_credentials_in_rooms_and_templates_are_masked() {
     let (name, variants) = Variants::each()[3];
-    full_read_is_complete_and_exact(name, variants);
+    let cost = full_read_is_complete_and_exact(name, variants);
+    assert_eq!(cost.requests, default_requests(), "{name}");
 }
 
 #[test]
