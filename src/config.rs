@@ -21,6 +21,8 @@ const DEFAULT_REQUESTS_PER_SECOND: f64 = 20.0;
 const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 8;
 const DEFAULT_MAX_RETRIES: u32 = 8;
 const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+const DEFAULT_LOOKBACK_MINUTES: i64 = 15;
+const DEFAULT_JOIN_FAILURE_SWEEP_HOURS: i64 = 24;
 
 /// A credential: `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -68,6 +70,10 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     pub max_retries: u32,
     pub retry_initial_backoff: Duration,
+    /// How far behind the previous cursor a sync reads again, for what the API shows late.
+    pub lookback: chrono::Duration,
+    /// How often every room is swept for analytics events that belong to no session.
+    pub join_failure_sweep: chrono::Duration,
 }
 
 impl Config {
@@ -134,6 +140,13 @@ impl Config {
                 )))
             }
         };
+        let lookback = chrono::Duration::minutes(
+            integer(map, "lookback_window_minutes", 0, 1440)?.unwrap_or(DEFAULT_LOOKBACK_MINUTES),
+        );
+        let join_failure_sweep = chrono::Duration::hours(
+            integer(map, "join_failure_sweep_hours", 0, 720)?
+                .unwrap_or(DEFAULT_JOIN_FAILURE_SWEEP_HOURS),
+        );
         Ok(Config {
             credentials,
             start_date,
@@ -143,6 +156,8 @@ impl Config {
             max_concurrent_requests,
             max_retries,
             retry_initial_backoff,
+            lookback,
+            join_failure_sweep,
         })
     }
 
@@ -300,6 +315,22 @@ mod tests {
         assert_eq!(c.api_base_url.as_str(), "https://api.100ms.live/v2");
         assert_eq!(c.requests_per_second, 20.0);
         assert!(c.end_date.is_none());
+        assert_eq!(c.lookback, chrono::Duration::minutes(15));
+        assert_eq!(c.join_failure_sweep, chrono::Duration::hours(24));
+    }
+
+    #[test]
+    fn lookback_and_sweep_are_bounded_whole_numbers() {
+        let mut v = base();
+        v["lookback_window_minutes"] = json!(0);
+        v["join_failure_sweep_hours"] = json!(0);
+        let c = parse(v.clone()).unwrap();
+        assert_eq!(c.lookback, chrono::Duration::zero());
+        assert_eq!(c.join_failure_sweep, chrono::Duration::zero());
+        v["lookback_window_minutes"] = json!(1441);
+        assert!(message(v.clone()).contains("lookback_window_minutes"));
+        v["lookback_window_minutes"] = json!(1.5);
+        assert!(message(v).contains("lookback_window_minutes"));
     }
 
     #[test]
@@ -376,6 +407,7 @@ mod tests {
             field in proptest::sample::select(vec![
                 "credentials", "start_date", "end_date", "api_base_url", "requests_per_second",
                 "max_concurrent_requests", "max_retries", "retry_initial_backoff_secs", "auth_type",
+                "lookback_window_minutes", "join_failure_sweep_hours",
             ]),
             value in crate::test_support::arb_json(),
         ) {

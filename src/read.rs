@@ -80,6 +80,8 @@ pub async fn read(
         start_date: config.start_date,
         end_date: config.end_date,
         max_concurrency: config.max_concurrent_requests,
+        lookback: config.lookback,
+        sweep_every: config.join_failure_sweep,
     });
 
     let started = Instant::now();

@@ -41,7 +41,7 @@ impl<'c> Attacher<'c> {
     }
 
     /// Reads children until every child of the parents in `page` has been seen.
-    pub async fn prepare(&mut self, page: &[Value]) -> Result<()> {
+    pub async fn prepare(&mut self, page: &[&Value]) -> Result<()> {
         let Some(oldest) = page
             .iter()
             .filter_map(|p| timestamp(p, self.spec.created_field))

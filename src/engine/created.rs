@@ -1,14 +1,16 @@
 //! Newest-first listings windowed on creation time (sessions, recordings, recording assets),
 //! with the objects that are still changing read again until they settle.
 //!
-//! The state holds the cursor (every object created up to it was emitted) and the objects
-//! emitted while still changing (an active session, a running recording). A sync reads from
-//! the older of the two: objects created after the cursor are new; older ones are emitted only
-//! if they were pending. With a server-side filter (`after`/`before`) the window is read in
-//! slices, oldest first, each ending in a checkpoint; without one, paging stops
-//! once the listing is past the window.
+//! The state holds the cursor (every object created up to it was emitted) and the objects to
+//! read again: those emitted while still changing (an active session, a running recording) and
+//! those created or changed within the lookback, each with a digest of what was emitted. A sync
+//! reads from the cursor less the lookback, or from the oldest of those objects if older. An
+//! object created after the cursor is new; an older one is emitted again only if it changed
+//! since (its digest differs), or if it is in the lookback zone and was never emitted (the API
+//! showed it late). With a server-side filter (`after`/`before`) the window is read in slices,
+//! oldest first, each ending in a checkpoint; without one, paging stops once past the window.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -19,7 +21,7 @@ use super::cursor::{
     SAFETY_MARGIN,
 };
 use super::pages::Pager;
-use super::read::{listing, Context, Emitter};
+use super::read::{listing, static_partitions, Context, Emitter};
 use super::{Partition, StreamDef};
 use crate::error::Result;
 
@@ -30,22 +32,51 @@ const FIRST_SLICE: Duration = Duration::days(7);
 /// checkpoint still comes every ten pages or so.
 const SLICE_TARGET: usize = 1000;
 
-/// The next slice's length: doubled while slices are sparse, halved while they are crowded.
+/// The next slice's length: quadrupled after an empty slice (a start date long before the data
+/// costs a few requests, not one a week), doubled while sparse, halved while crowded.
 fn next_span(span: Duration, listed: usize) -> Duration {
-    let span = if listed < SLICE_TARGET / 2 {
+    let span = if listed == 0 {
+        span * 4
+    } else if listed < SLICE_TARGET / 2 {
         span * 2
     } else if listed > SLICE_TARGET * 2 {
         span / 2
     } else {
         span
     };
-    span.clamp(Duration::hours(1), Duration::days(366))
+    span.clamp(Duration::hours(1), Duration::days(4_000_000))
 }
 
 pub struct Window {
     pub field: &'static str,
     pub server_filter: bool,
     pub still_changing: Option<fn(&Value) -> bool>,
+    /// A field holding the object's last change: changed within the lookback, it is read again.
+    pub updated: Option<&'static str>,
+}
+
+/// What the previous syncs emitted, as the state tells it.
+struct Known {
+    previous: DateTime<Utc>,
+    /// Objects created after this were never in a completed window: the lookback zone's floor.
+    zone: DateTime<Utc>,
+    pending: HashMap<String, PendingObject>,
+    pending_since: Option<DateTime<Utc>>,
+}
+
+/// One sync's reading of a created-windowed stream.
+struct Reader<'c> {
+    window: Window,
+    known: Known,
+    incremental: bool,
+    /// Objects changed after this are remembered for the next sync.
+    remember_after: Option<DateTime<Utc>>,
+    emitter: Emitter,
+    attacher: Option<Attacher<'c>>,
+    remembered: Vec<PendingObject>,
+    /// Ids emitted in the current slice: an object listed under two partitions (a session that
+    /// ended between the live and the ended listing) is emitted once.
+    slice_ids: HashSet<String>,
 }
 
 pub async fn read(
@@ -61,109 +92,65 @@ pub async fn read(
         ..CreatedState::default()
     });
     let previous = state.cursor.max(floor);
-    let pending: HashMap<&str, DateTime<Utc>> = state
-        .pending
-        .iter()
-        .map(|p| (p.id.as_str(), p.created_at))
-        .collect();
-    // The window is open below: start just before the oldest pending object so it is read.
+    // The window is open below: start just before the oldest object to read again.
     let scan_from = state
         .oldest_pending()
-        .map_or(previous, |p| (p - Duration::nanoseconds(1)).min(previous))
+        .map(|p| p - Duration::nanoseconds(1))
+        .map_or(previous - ctx.lookback, |p| p.min(previous - ctx.lookback))
         .max(floor);
-
     // Closed slices up to about now, then one open slice whose end the API's clock decides.
     let horizon = (window.server_filter && incremental).then(|| {
         ctx.end_date
             .unwrap_or_else(|| ctx.client.server_now() - SAFETY_MARGIN)
     });
+    let partitions = static_partitions(ctx, def).await?;
+    let mut reader = Reader {
+        known: Known {
+            previous,
+            zone: previous - ctx.lookback,
+            pending: state
+                .pending
+                .iter()
+                .map(|p| (p.id.clone(), p.clone()))
+                .collect(),
+            pending_since: state.pending_since,
+        },
+        incremental,
+        remember_after: horizon.map(|h| h - ctx.lookback),
+        emitter: Emitter::new(ctx, def),
+        attacher: def
+            .attach
+            .as_ref()
+            .map(|spec| Attacher::new(&ctx.client, def.name, spec)),
+        remembered: Vec::new(),
+        slice_ids: HashSet::new(),
+        window,
+    };
     let mut span = FIRST_SLICE;
-    let mut emitter = Emitter::new(ctx, def);
-    let mut attacher = def
-        .attach
-        .as_ref()
-        .map(|spec| Attacher::new(&ctx.client, def.name, spec));
-    let partition = Partition::default();
-    let mut new_pending: Vec<PendingObject> = Vec::new();
     let mut lower = scan_from;
     loop {
-        let closed_end = horizon.and_then(|h| Some(lower + span).filter(|&at| at < h));
-        let mut listed = 0;
-        let mut request = listing(def, &partition);
-        if window.server_filter {
-            request.params.push(("after", query_time(lower)));
-            if let Some(end) = closed_end.or(ctx.end_date) {
-                request.params.push(("before", query_time_ceil(end)));
-            }
-        }
+        let closed_end = horizon.and_then(|h| {
+            lower
+                .checked_add_signed(span)
+                .filter(|at| *at < h)
+                .map(|at| at.max(lower))
+        });
         let mut end: Option<Option<DateTime<Utc>>> = closed_end.map(Some);
-        let mut pager = Pager::new(&ctx.client, request);
-        let mut past_window = false;
-        while !past_window {
-            let Some(page) = pager.next().await? else {
-                break;
+        let mut listed = 0;
+        reader.slice_ids.clear();
+        for partition in &partitions {
+            let slice = Slice {
+                lower,
+                closed_end,
+                partition,
             };
-            let end = *end.get_or_insert_with(|| ctx.window_end(incremental, page.server_time));
-            listed += page.items.len();
-            let mut kept = Vec::with_capacity(page.items.len());
-            for object in page.items {
-                let Some(created) = timestamp(&object, window.field) else {
-                    // Without a creation time there is no window to place it in: emit it.
-                    kept.push(object);
-                    continue;
-                };
-                // Ids order by the creation second, so objects of one second may come out of
-                // order: stop only a second past the window.
-                if !window.server_filter && created < lower - Duration::seconds(1) {
-                    past_window = true;
-                    break;
-                }
-                if created <= lower || end.is_some_and(|e| created > e) {
-                    continue;
-                }
-                let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
-                let read_before = created <= previous
-                    && !pending.contains_key(id)
-                    && state.pending_since.is_none_or(|s| created < s);
-                if read_before {
-                    continue;
-                }
-                if incremental && window.still_changing.is_some_and(|f| f(&object)) {
-                    new_pending.push(PendingObject {
-                        id: id.to_owned(),
-                        created_at: created,
-                    });
-                }
-                kept.push(object);
-            }
-            // Children are read only as far back as the parents that are emitted need.
-            if let Some(attacher) = attacher.as_mut() {
-                attacher.prepare(&kept).await?;
-            }
-            for mut object in kept {
-                if let Some(attacher) = attacher.as_mut() {
-                    attacher.attach(&mut object);
-                }
-                emitter.emit(object, &partition)?;
-            }
+            listed += reader.read_slice(ctx, def, &slice, &mut end).await?;
         }
         let Some(slice_end) = end.flatten() else {
             break;
         };
         if incremental {
-            let checkpoint = CreatedState {
-                cursor: previous.max(slice_end),
-                pending: state
-                    .pending
-                    .iter()
-                    .filter(|p| p.created_at > slice_end)
-                    .cloned()
-                    .chain(new_pending.iter().cloned())
-                    .collect(),
-                pending_since: state.pending_since.filter(|s| *s > slice_end),
-            }
-            .bound();
-            emitter.state(&to_value(&checkpoint))?;
+            reader.checkpoint(&state, slice_end)?;
         }
         lower = slice_end;
         if closed_end.is_none() {
@@ -172,9 +159,165 @@ pub async fn read(
         span = next_span(span, listed);
     }
     if !incremental {
-        emitter.state(&json!({}))?;
+        reader.emitter.state(&json!({}))?;
     }
     Ok(())
+}
+
+struct Slice<'p> {
+    lower: DateTime<Utc>,
+    closed_end: Option<DateTime<Utc>>,
+    partition: &'p Partition,
+}
+
+impl Reader<'_> {
+    /// Every page of one partition within one slice; returns how many objects were listed.
+    async fn read_slice(
+        &mut self,
+        ctx: &Context,
+        def: &'static StreamDef,
+        slice: &Slice<'_>,
+        end: &mut Option<Option<DateTime<Utc>>>,
+    ) -> Result<usize> {
+        let mut request = listing(def, slice.partition);
+        if self.window.server_filter {
+            request.params.push(("after", query_time(slice.lower)));
+            if let Some(before) = slice.closed_end.or(ctx.end_date) {
+                request.params.push(("before", query_time_ceil(before)));
+            }
+        }
+        let mut pager = Pager::new(&ctx.client, request);
+        let mut listed = 0;
+        while let Some(page) = pager.next().await? {
+            let window_end =
+                *end.get_or_insert_with(|| ctx.window_end(self.incremental, page.server_time));
+            let remember_after = self
+                .remember_after
+                .or_else(|| window_end.map(|e| e - ctx.lookback));
+            listed += page.items.len();
+            let mut kept = Vec::with_capacity(page.items.len());
+            let mut past_window = false;
+            for object in page.items {
+                match self.select(&object, slice.lower, window_end, remember_after) {
+                    Selection::Emit(decision) => kept.push((object, decision)),
+                    Selection::Skip => {}
+                    Selection::PastWindow => {
+                        past_window = true;
+                        break;
+                    }
+                }
+            }
+            self.emit_page(kept, slice.partition).await?;
+            if past_window {
+                break;
+            }
+        }
+        Ok(listed)
+    }
+
+    /// Whether an object is emitted, and what is remembered of it.
+    fn select(
+        &self,
+        object: &Value,
+        lower: DateTime<Utc>,
+        end: Option<DateTime<Utc>>,
+        remember_after: Option<DateTime<Utc>>,
+    ) -> Selection {
+        let Some(created) = timestamp(object, self.window.field) else {
+            // Without a creation time there is no window to place it in: emit it.
+            return Selection::Emit(Decision::default());
+        };
+        // Ids order by the creation second, so objects of one second may come out of order:
+        // stop only a second past the window.
+        if !self.window.server_filter && created < lower - Duration::seconds(1) {
+            return Selection::PastWindow;
+        }
+        if created <= lower || end.is_some_and(|e| created > e) {
+            return Selection::Skip;
+        }
+        let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
+        let known = &self.known;
+        let pending = known.pending.get(id);
+        let read_before = created <= known.previous
+            && pending.is_none()
+            && known.pending_since.is_none_or(|s| created < s)
+            && created <= known.zone;
+        if read_before {
+            return Selection::Skip;
+        }
+        let changed = self.window.updated.and_then(|f| timestamp(object, f));
+        let remember = self.incremental
+            && (self.window.still_changing.is_some_and(|f| f(object))
+                || remember_after.is_some_and(|r| created > r || changed.is_some_and(|c| c > r)));
+        Selection::Emit(Decision {
+            id: id.to_owned(),
+            created: Some(created),
+            before: pending.and_then(|p| p.digest.clone()),
+            remember,
+        })
+    }
+
+    async fn emit_page(&mut self, kept: Vec<(Value, Decision)>, partition: &Partition) -> Result<()> {
+        if let Some(attacher) = self.attacher.as_mut() {
+            let parents: Vec<&Value> = kept.iter().map(|(object, _)| object).collect();
+            attacher.prepare(&parents).await?;
+        }
+        for (mut object, decision) in kept {
+            if !decision.id.is_empty() && !self.slice_ids.insert(decision.id.clone()) {
+                continue;
+            }
+            if let Some(attacher) = self.attacher.as_mut() {
+                attacher.attach(&mut object);
+            }
+            if !decision.remember && decision.before.is_none() {
+                self.emitter.emit(object, partition)?;
+                continue;
+            }
+            let before = decision.before.as_deref();
+            let digest = self.emitter.emit_if_changed(object, partition, before)?;
+            if let (true, Some(created_at)) = (decision.remember, decision.created) {
+                self.remembered.push(PendingObject {
+                    id: decision.id,
+                    created_at,
+                    digest: Some(digest),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything created up to `slice_end` is emitted: the state moves there.
+    fn checkpoint(&self, state: &CreatedState, slice_end: DateTime<Utc>) -> Result<()> {
+        let checkpoint = CreatedState {
+            cursor: self.known.previous.max(slice_end),
+            pending: state
+                .pending
+                .iter()
+                .filter(|p| p.created_at > slice_end)
+                .cloned()
+                .chain(self.remembered.iter().cloned())
+                .collect(),
+            pending_since: state.pending_since.filter(|s| *s > slice_end),
+        }
+        .bound();
+        self.emitter.state(&to_value(&checkpoint))
+    }
+}
+
+enum Selection {
+    Emit(Decision),
+    Skip,
+    PastWindow,
+}
+
+#[derive(Default)]
+struct Decision {
+    id: String,
+    created: Option<DateTime<Utc>>,
+    /// The digest of what was emitted for it before, if it was.
+    before: Option<String>,
+    /// Read again next sync.
+    remember: bool,
 }
 
 #[cfg(test)]
@@ -184,10 +327,23 @@ mod tests {
     #[test]
     fn slices_grow_while_sparse_and_shrink_while_crowded() {
         let week = Duration::days(7);
-        assert_eq!(next_span(week, 0), Duration::days(14));
+        assert_eq!(next_span(week, 0), Duration::days(28));
+        assert_eq!(next_span(week, 1), Duration::days(14));
         assert_eq!(next_span(week, SLICE_TARGET), week);
         assert_eq!(next_span(week, SLICE_TARGET * 3), Duration::hours(84));
-        assert_eq!(next_span(Duration::days(300), 0), Duration::days(366));
         assert_eq!(next_span(Duration::hours(1), 1_000_000), Duration::hours(1));
+    }
+
+    #[test]
+    fn an_empty_start_two_thousand_years_early_costs_a_dozen_slices() {
+        let mut span = FIRST_SLICE;
+        let mut covered = Duration::zero();
+        let mut slices = 0;
+        while covered < Duration::days(2026 * 366) {
+            covered += span;
+            span = next_span(span, 0);
+            slices += 1;
+        }
+        assert!(slices <= 12, "{slices} slices");
     }
 }

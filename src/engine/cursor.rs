@@ -71,7 +71,7 @@ pub fn check_state(def: &super::StreamDef, state: &Value) -> Result<()> {
         Cursor::None => Ok(()),
         Cursor::Updated { .. } => parse_state::<UpdatedState>(def.name, state).map(drop),
         Cursor::Created { .. } => parse_state::<CreatedState>(def.name, state).map(drop),
-        Cursor::PerRoom { .. } => parse_state::<RoomsState>(def.name, state).map(drop),
+        Cursor::Events { .. } => parse_state::<EventsState>(def.name, state).map(drop),
     }
 }
 
@@ -91,8 +91,8 @@ pub struct UpdatedState {
 pub struct CreatedState {
     /// Every object created up to this instant has been emitted at least once.
     pub cursor: DateTime<Utc>,
-    /// Objects emitted while still changing (active sessions, running recordings): read and
-    /// emitted again until they settle.
+    /// Objects read again next sync: emitted while still changing (active sessions, running
+    /// recordings), or created or changed within the lookback of the cursor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<PendingObject>,
     /// Set instead of `pending` when too many objects were changing: everything created since
@@ -101,10 +101,14 @@ pub struct CreatedState {
     pub pending_since: Option<DateTime<Utc>>,
 }
 
+/// An object read again next sync: still changing, or created or changed within the lookback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingObject {
     pub id: String,
     pub created_at: DateTime<Utc>,
+    /// The fingerprint of the records last emitted for it: emitted again only if it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 impl CreatedState {
@@ -131,12 +135,47 @@ impl CreatedState {
     }
 }
 
-/// State of a stream read per room.
+/// State of `analytics_events`: read per room on the first sync, per session afterwards.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RoomsState {
-    /// Every room's events are emitted up to this instant…
+pub struct EventsState {
+    /// Every session's events are emitted up to this instant.
     pub cursor: DateTime<Utc>,
-    /// …except these rooms, read further already (kept only until the sync completes).
+    /// Sessions to read again: live at `cursor`, or ended within the lookback of it. `None`
+    /// (a state from an older version, or too many to remember) reads every session created
+    /// in the [`MAX_SESSION_LENGTH`] before the cursor again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracked: Option<Vec<TrackedSession>>,
+    /// How many events each group had in its lookback zone, `(its cursor − lookback, its
+    /// cursor]`, all emitted: `s:<session id>` against `cursor`, `r:<room id>` (events of no
+    /// session) against the room's sweep cursor. A re-read that finds as many emits none again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub seen: BTreeMap<String, u32>,
+    /// The sweep for events that belong to no session; `None` sweeps at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepState>,
+    /// Partitions (`s:`, `r:`, `w:<room id>` for a room read whole) that a sync which did not
+    /// complete finished, with the window end each reached.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub done: BTreeMap<String, DateTime<Utc>>,
+}
+
+/// A session whose events can still grow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackedSession {
+    pub id: String,
+    pub room_id: String,
+    /// Set once a sync saw it ended: it ended at or before this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepState {
+    /// When the last sweep of every room ran (the API's clock).
+    pub ran_at: DateTime<Utc>,
+    /// Every room's events of no session are emitted up to this instant…
+    pub cursor: DateTime<Utc>,
+    /// …except these rooms, swept further already (rooms new since the last sweep).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rooms: BTreeMap<String, DateTime<Utc>>,
 }
@@ -213,6 +252,7 @@ mod tests {
                 .map(|i| PendingObject {
                     id: i.to_string(),
                     created_at: base - Duration::seconds(i),
+                    digest: None,
                 })
                 .collect(),
             pending_since: None,
@@ -236,7 +276,7 @@ mod tests {
             for result in [
                 parse_state::<CreatedState>("s", Some(&value)).map(|_| ()),
                 parse_state::<UpdatedState>("s", Some(&value)).map(|_| ()),
-                parse_state::<RoomsState>("s", Some(&value)).map(|_| ()),
+                parse_state::<EventsState>("s", Some(&value)).map(|_| ()),
             ] {
                 if let Err(e) = result {
                     proptest::prop_assert!(matches!(e, Error::Config(_)), "{}", e);

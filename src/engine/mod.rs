@@ -6,9 +6,9 @@ mod attach;
 mod created;
 mod cursor;
 mod drift;
+mod events;
 mod pages;
 mod partitions;
-mod per_room;
 mod read;
 
 pub use cursor::{check_state, timestamp};
@@ -79,8 +79,6 @@ pub enum Partitions {
     Params(&'static [&'static [(&'static str, &'static str)]]),
     /// Each room with a live session (from `GET /sessions?active=true`).
     LiveRooms,
-    /// Each room that can have new analytics events since the stream's cursor.
-    RoomsWithActivity,
 }
 
 /// How a stream syncs incrementally.
@@ -94,16 +92,21 @@ pub enum Cursor {
         fields: &'static [&'static str],
     },
     /// Newest-first listing by creation time. Objects that `still_changing` (an active
-    /// session, a running recording) are remembered in the state and read again until they
-    /// settle. With `server_filter`, the window is sent as `after`/`before` and split into
-    /// slices that each end in a checkpoint; without, paging stops once past the window.
+    /// session, a running recording), or that were created or `updated` within the lookback,
+    /// are remembered in the state and read again, and emitted again only if they changed.
+    /// With `server_filter`, the window is sent as `after`/`before` and split into slices that
+    /// each end in a checkpoint; without, paging stops once past the window. Each of the
+    /// stream's partitions is read in every slice.
     Created {
         field: &'static str,
         server_filter: bool,
         still_changing: Option<fn(&Value) -> bool>,
+        updated: Option<&'static str>,
     },
-    /// Oldest-first per room, with a cursor per room.
-    PerRoom { field: &'static str },
+    /// Oldest-first logs without a time filter (analytics events): every room on the first
+    /// sync, then only the sessions that can have new events, and a sweep for events of no
+    /// session (see `events.rs`).
+    Events { field: &'static str },
 }
 
 impl Cursor {
@@ -113,7 +116,7 @@ impl Cursor {
             Cursor::None => None,
             Cursor::Updated { field, .. }
             | Cursor::Created { field, .. }
-            | Cursor::PerRoom { field } => Some(field),
+            | Cursor::Events { field } => Some(field),
         }
     }
 }

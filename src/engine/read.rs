@@ -1,6 +1,6 @@
 //! Reading one stream: dispatch on its cursor, and what every strategy shares (emitting
 //! records, partitions run concurrently). The strategies themselves: [`whole`] and [`updated`]
-//! here, [`super::created`] and [`super::per_room`] in their own files.
+//! here, [`super::created`] and [`super::events`] in their own files.
 //!
 //! The window of a sync ends at the API's clock less [`SAFETY_MARGIN`] (the clock is learned
 //! from a response's `Date` header, so a skewed local clock cannot lose records), or at
@@ -18,8 +18,8 @@ use tokio::task::JoinSet;
 use super::cursor::{newest, parse_state, to_value, UpdatedState, SAFETY_MARGIN};
 use super::drift::DriftCheck;
 use super::pages::{Listing, Pager};
-use super::partitions::{all_rooms, live_rooms};
-use super::{created, per_room, Cursor, Partition, Partitions, Path, Records, StreamDef};
+use super::partitions::live_rooms;
+use super::{created, events, Cursor, Partition, Partitions, Path, Records, StreamDef};
 use crate::error::{Error, Result};
 use crate::http::Client;
 use crate::output::Output;
@@ -32,6 +32,10 @@ pub struct Context {
     pub start_date: DateTime<Utc>,
     pub end_date: Option<DateTime<Utc>>,
     pub max_concurrency: usize,
+    /// How far behind its cursor a stream reads again, for what the API shows late.
+    pub lookback: Duration,
+    /// How often every room is swept for analytics events of no session.
+    pub sweep_every: Duration,
 }
 
 impl Context {
@@ -72,15 +76,17 @@ pub async fn read_stream(
             field,
             server_filter,
             still_changing,
+            updated,
         } => {
             let window = created::Window {
                 field,
                 server_filter,
                 still_changing,
+                updated,
             };
             created::read(&ctx, def, window, incremental, state).await
         }
-        Cursor::PerRoom { field } => per_room::read(ctx, def, field, incremental, state).await,
+        Cursor::Events { field } => events::read(ctx, def, field, incremental, state).await,
     }
 }
 
@@ -125,6 +131,34 @@ impl Emitter {
         Ok(())
     }
 
+    /// Emits the records of `object` unless their digest is `before` (they were emitted
+    /// unchanged already); returns their digest.
+    pub(super) fn emit_if_changed(
+        &mut self,
+        mut object: Value,
+        partition: &Partition,
+        before: Option<&str>,
+    ) -> Result<String> {
+        match self.def.records {
+            Records::AsIs => self.scratch.push(object),
+            Records::Map(f) => {
+                f(&mut object, partition);
+                self.scratch.push(object);
+            }
+            Records::FlatMap(f) => f(object, partition, &mut self.scratch),
+        }
+        let digest = digest(&self.scratch);
+        if before == Some(digest.as_str()) {
+            self.scratch.clear();
+            return Ok(digest);
+        }
+        for record in self.scratch.drain(..) {
+            self.drift.check(&record);
+            self.output.record(self.def.name, &record)?;
+        }
+        Ok(digest)
+    }
+
     pub(super) fn state(&self, state: &Value) -> Result<()> {
         Ok(self.output.state(self.def.name, state)?)
     }
@@ -134,6 +168,19 @@ impl Emitter {
         let trace = Trace::estimate(self.def.name, rows);
         Ok(self.output.message(&Message::Trace { trace })?)
     }
+}
+
+/// A short fingerprint of records (64-bit FNV-1a of their JSON, in hex): stable across runs
+/// and versions, so a state can tell whether a record changed since it was emitted.
+fn digest(records: &[Value]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for record in records {
+        for byte in serde_json::to_vec(record).unwrap_or_default() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
 }
 
 /// The request of `def` for one partition.
@@ -166,7 +213,7 @@ pub(super) fn listing(def: &'static StreamDef, partition: &Partition) -> Listing
 }
 
 /// Partitions that need no cursor to find.
-async fn static_partitions(ctx: &Context, def: &'static StreamDef) -> Result<Vec<Partition>> {
+pub(super) async fn static_partitions(ctx: &Context, def: &'static StreamDef) -> Result<Vec<Partition>> {
     Ok(match def.partitions {
         Partitions::None => vec![Partition::default()],
         Partitions::Params(sets) => sets
@@ -176,20 +223,19 @@ async fn static_partitions(ctx: &Context, def: &'static StreamDef) -> Result<Vec
                 ..Partition::default()
             })
             .collect(),
-        Partitions::LiveRooms => live_rooms(&ctx.client, def.name).await?.partitions,
-        Partitions::RoomsWithActivity => all_rooms(&ctx.client, def.name).await?.partitions,
+        Partitions::LiveRooms => live_rooms(&ctx.client, def.name).await?,
     })
 }
 
 /// Runs `work` on each partition, at most `max_concurrency` at a time. After a failure no new
 /// partition starts; those running finish (and checkpoint), then the first error is returned.
-pub(super) async fn for_each_partition<F, Fut>(
+pub(super) async fn for_each_partition<P, F, Fut>(
     ctx: &Context,
-    partitions: Vec<Partition>,
+    partitions: Vec<P>,
     work: F,
 ) -> Result<()>
 where
-    F: Fn(Partition) -> Fut,
+    F: Fn(P) -> Fut,
     Fut: Future<Output = Result<()>> + Send + 'static,
 {
     let mut queue = partitions.into_iter();

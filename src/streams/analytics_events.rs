@@ -1,9 +1,9 @@
 //! `analytics_events`: track, recording and error events, per room.
 //!
 //! The API needs a `room_id`, pages with an opaque `next` token, returns events oldest first
-//! and keeps them 30 days. It has no time filter, so the engine keeps a cursor per room and
-//! reads only rooms that had a session since the last sync. `room_id` and `session_id` are
-//! lifted from `data` to the top level.
+//! and keeps them 30 days. It has no time filter, so after the first sync the engine reads only
+//! the sessions that can have new events, and sweeps rooms for events of no session now and
+//! then. `room_id` and `session_id` are lifted from `data` to the top level.
 
 use serde_json::Value;
 
@@ -18,8 +18,8 @@ pub static ANALYTICS_EVENTS: StreamDef = StreamDef {
         params: &[],
         envelope: Envelope::Events,
     },
-    partitions: Partitions::RoomsWithActivity,
-    cursor: Cursor::PerRoom { field: "timestamp" },
+    partitions: Partitions::None,
+    cursor: Cursor::Events { field: "timestamp" },
     attach: None,
     records: Records::Map(lift_ids),
 };

@@ -31,6 +31,8 @@ pub static RECORDINGS: StreamDef = StreamDef {
         field: "created_at",
         server_filter: false,
         still_changing: Some(is_unfinished),
+        // Assets can appear after a recording completed: read it again for the lookback.
+        updated: Some("updated_at"),
     },
     attach: Some(Attach {
         path: "/recording-assets",
@@ -55,6 +57,7 @@ pub static RECORDING_ASSETS: StreamDef = StreamDef {
         field: "created_at",
         server_filter: false,
         still_changing: None,
+        updated: None,
     },
     attach: None,
     records: Records::AsIs,

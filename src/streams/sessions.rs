@@ -7,7 +7,8 @@
 //! sum of the peers' durations (the docs' "session duration"), and `wall_clock_duration`, from
 //! the first join to the last leave (a product page's). A session changes until it ends (at
 //! most 12 hours), so active sessions are remembered in the state and emitted again until a
-//! sync sees them ended.
+//! sync sees them ended. The list is read with `active=true` and `active=false` (the docs give
+//! `active` a default of `true`, which would hide every ended session).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -23,11 +24,14 @@ pub static SESSIONS: StreamDef = StreamDef {
         params: &[],
         envelope: Envelope::Data,
     },
-    partitions: Partitions::None,
+    // The docs say `active` defaults to `true`: ask for live and ended sessions explicitly.
+    // Live ones first, so a session that ends between the two listings is not missed.
+    partitions: Partitions::Params(&[&[("active", "true")], &[("active", "false")]]),
     cursor: Cursor::Created {
         field: "created_at",
         server_filter: true,
         still_changing: Some(is_active),
+        updated: Some("updated_at"),
     },
     attach: None,
     records: Records::Map(normalise),
