@@ -74,12 +74,15 @@ impl<'c> Attacher<'c> {
         Ok(())
     }
 
-    /// Moves the buffered children of `parent` into it.
+    /// Moves the buffered children of `parent` into it, unless the API already sent that field:
+    /// a value the API sends is never replaced.
     pub fn attach(&mut self, parent: &mut Value) {
         let id = parent.get("id").and_then(Value::as_str).unwrap_or_default();
         let children = self.by_parent.remove(id).unwrap_or_default();
         if let Some(parent) = parent.as_object_mut() {
-            parent.insert(self.spec.into.into(), Value::Array(children));
+            if parent.get(self.spec.into).is_none_or(Value::is_null) {
+                parent.insert(self.spec.into.into(), Value::Array(children));
+            }
         }
     }
 }

@@ -160,7 +160,19 @@ pub fn parse_page(envelope: Envelope, body: &[u8]) -> std::result::Result<Parsed
         Envelope::PeersMap => {
             let items = match map.remove("peers") {
                 None | Some(Value::Null) => Vec::new(),
-                Some(Value::Object(peers)) => peers.into_iter().map(|(_, v)| v).collect(),
+                // The map key is the peer's id; a value without one (the legacy examples)
+                // gets it, or the record would lose its primary key.
+                Some(Value::Object(peers)) => peers
+                    .into_iter()
+                    .map(|(id, mut peer)| {
+                        if let Some(fields) = peer.as_object_mut() {
+                            if fields.get("id").is_none_or(Value::is_null) {
+                                fields.insert("id".into(), Value::String(id));
+                            }
+                        }
+                        peer
+                    })
+                    .collect(),
                 Some(Value::Array(peers)) => peers,
                 Some(other) => return Err(format!("peers is {}, not a map", kind(&other))),
             };
@@ -292,6 +304,11 @@ mod tests {
         let body = json!({"peers": {"p1": {"id": "p1"}, "p2": {"id": "p2"}}});
         let page = parse_page(Envelope::PeersMap, body.to_string().as_bytes()).unwrap();
         assert_eq!(page.items.len(), 2);
+        let body =
+            json!({"peers": {"p1": {"name": "John"}, "p2": {"id": null}, "p3": {"id": "own"}}});
+        let page = parse_page(Envelope::PeersMap, body.to_string().as_bytes()).unwrap();
+        let ids: Vec<&Value> = page.items.iter().map(|p| &p["id"]).collect();
+        assert_eq!(ids, [&json!("p1"), &json!("p2"), &json!("own")]);
         for body in [json!({"peers": null}), json!({}), json!({"peers": {}})] {
             let page = parse_page(Envelope::PeersMap, body.to_string().as_bytes()).unwrap();
             assert!(page.items.is_empty());

@@ -3,6 +3,7 @@
 
 mod active_room_peers;
 mod analytics_events;
+mod credentials;
 mod recordings;
 mod rooms;
 mod sessions;

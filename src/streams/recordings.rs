@@ -4,10 +4,12 @@
 //! keeps changing until it is `completed` or `failed`, so unfinished ones are remembered in the
 //! state and emitted again until they finish; assets do not change once listed.
 //!
-//! The recordings list omits what `GET /recordings/{id}` adds (`recording_assets`, and so a
-//! duration and size). Rather than a request per recording, the assets listing is read in step
-//! with the recordings (one request per 100 assets) and each recording gets its assets, its
-//! `duration` (of the composite, or the longest asset) and `size` (all assets' bytes).
+//! The recordings list omits what `GET /recordings/{id}` adds (`recording_assets`). Rather than
+//! a request per recording, the assets listing is read in step with the recordings (one request
+//! per 100 assets) and each recording gets its assets, unless the API sent its own. Figures
+//! derived from them get names of their own, never an API field's: `assets_duration` (of the
+//! room composite, else the longest asset) and `assets_size` (the bytes of all its assets,
+//! chat and transcripts included). A `duration` or `size` the API sends is kept as sent.
 
 use serde_json::Value;
 
@@ -68,7 +70,8 @@ fn is_unfinished(recording: &Value) -> bool {
     )
 }
 
-/// `duration` and `size` from the attached assets; null when there are none yet.
+/// `assets_duration` and `assets_size` from the recording's assets; null when there are none
+/// yet.
 fn summarise_assets(recording: &mut Value, _: &Partition) {
     let assets = recording
         .get("recording_assets")
@@ -84,8 +87,11 @@ fn summarise_assets(recording: &mut Value, _: &Partition) {
     let size =
         (!assets.is_empty()).then(|| assets.iter().filter_map(|a| int(a, "size")).sum::<i64>());
     if let Some(recording) = recording.as_object_mut() {
-        recording.insert("duration".into(), duration.map_or(Value::Null, Value::from));
-        recording.insert("size".into(), size.map_or(Value::Null, Value::from));
+        recording.insert(
+            "assets_duration".into(),
+            duration.map_or(Value::Null, Value::from),
+        );
+        recording.insert("assets_size".into(), size.map_or(Value::Null, Value::from));
     }
 }
 
@@ -95,19 +101,32 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn duration_and_size_come_from_the_assets() {
+    fn assets_duration_and_size_come_from_the_assets() {
         let mut r = json!({"id": "r", "recording_assets": [
             {"type": "chat", "duration": 0, "size": 74},
             {"type": "room-composite", "duration": 55, "size": 26361961},
             {"type": "transcript", "duration": 56, "size": 50}
         ]});
         summarise_assets(&mut r, &Partition::default());
-        assert_eq!(r["duration"], 55);
-        assert_eq!(r["size"], 26362085);
+        assert_eq!(r["assets_duration"], 55);
+        assert_eq!(r["assets_size"], 26362085);
         let mut r = json!({"id": "r", "recording_assets": []});
         summarise_assets(&mut r, &Partition::default());
-        assert_eq!(r["duration"], Value::Null);
-        assert_eq!(r["size"], Value::Null);
+        assert_eq!(r["assets_duration"], Value::Null);
+        assert_eq!(r["assets_size"], Value::Null);
+    }
+
+    #[test]
+    fn the_api_values_are_kept() {
+        let api = json!({"id": "r", "duration": 54, "size": 26361961,
+            "recording_assets": [{"type": "room-composite", "duration": 55, "size": 26361961},
+                                 {"type": "chat", "duration": 0, "size": 74}]});
+        let mut r = api.clone();
+        summarise_assets(&mut r, &Partition::default());
+        for field in ["duration", "size", "recording_assets"] {
+            assert_eq!(r[field], api[field], "{field}");
+        }
+        assert_eq!(r["assets_size"], 26362035);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! and `updated_at` is Go's zero time until they do. Rooms are few, so each sync lists them
 //! all at 100 a page and keeps those created or updated since the cursor. `enabled` is asked
 //! for both ways because the docs say it defaults to `true`, which would hide disabled rooms.
+//! Storage credentials a room may carry are masked ([`super::credentials`]).
 
+use super::credentials::mask_record;
 use crate::engine::{Cursor, Envelope, Partitions, Path, Records, Request, StreamDef};
 
 pub static ROOMS: StreamDef = StreamDef {
@@ -22,5 +24,5 @@ pub static ROOMS: StreamDef = StreamDef {
         fields: &["created_at", "updated_at"],
     },
     attach: None,
-    records: Records::AsIs,
+    records: Records::Map(mask_record),
 };

@@ -1,8 +1,11 @@
 //! `sessions`: one continuous call in a room, with its participants.
 //!
 //! The API sends `peers` as a map keyed by peer id although its docs promise a list; records
-//! carry them as an array, each with its `duration`, and the session gains `started_at`,
-//! `stopped_at`, `duration` and `total_peer_duration`. A session changes until it ends (at
+//! carry them as an array, each peer with its `id` (the map key when the value has none, as in
+//! the legacy example) and its `duration`. The session gains `started_at`, `stopped_at` and two
+//! durations, named apart because the docs use the word for both: `total_peer_duration`, the
+//! sum of the peers' durations (the docs' "session duration"), and `wall_clock_duration`, from
+//! the first join to the last leave (a product page's). A session changes until it ends (at
 //! most 12 hours), so active sessions are remembered in the state and emitted again until a
 //! sync sees them ended. The list is read with `active=true` and `active=false` (the docs give
 //! `active` a default of `true`, which would hide every ended session).
@@ -46,13 +49,24 @@ fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     (to - from).num_seconds().max(0)
 }
 
-/// Peers as an array with durations, and the session's span.
+/// A peer of the map, identified: the key becomes its `id` when the value carries none.
+fn keyed(key: String, mut peer: Value) -> Value {
+    if let Some(fields) = peer.as_object_mut() {
+        if fields.get("id").is_none_or(Value::is_null) {
+            fields.insert("id".into(), Value::String(key));
+        }
+    }
+    peer
+}
+
+/// Peers as an array with durations, and the session's span. Values the API sends are kept:
+/// a peer's own `duration`, if it ever has one, is not recomputed.
 pub fn normalise(session: &mut Value, _: &Partition) {
     let Some(object) = session.as_object_mut() else {
         return;
     };
     let mut peers: Vec<Value> = match object.remove("peers") {
-        Some(Value::Object(map)) => map.into_iter().map(|(_, p)| p).collect(),
+        Some(Value::Object(map)) => map.into_iter().map(|(k, p)| keyed(k, p)).collect(),
         Some(Value::Array(list)) => list,
         _ => Vec::new(),
     };
@@ -69,10 +83,11 @@ pub fn normalise(session: &mut Value, _: &Partition) {
     for peer in peers.iter_mut() {
         let joined = time(peer, "joined_at");
         let left = time(peer, "left_at");
-        let duration = match (joined, left) {
+        let sent = peer.get("duration").and_then(Value::as_i64);
+        let duration = sent.or(match (joined, left) {
             (Some(j), Some(l)) => Some(seconds_between(j, l)),
             _ => None,
-        };
+        });
         if let Some(peer) = peer.as_object_mut() {
             if let Some(j) = joined {
                 if started.as_ref().is_none_or(|(s, _)| j < *s) {
@@ -96,7 +111,7 @@ pub fn normalise(session: &mut Value, _: &Partition) {
     }
     let active = object.get("active").and_then(Value::as_bool) == Some(true);
     let stopped = stopped.filter(|_| !active && everyone_left);
-    let duration = match (&started, &stopped) {
+    let wall_clock = match (&started, &stopped) {
         (Some((s, _)), Some((e, _))) => Value::from(seconds_between(*s, *e)),
         _ => Value::Null,
     };
@@ -104,7 +119,7 @@ pub fn normalise(session: &mut Value, _: &Partition) {
     object.insert("peers".into(), Value::Array(peers));
     object.insert("started_at".into(), text(started));
     object.insert("stopped_at".into(), text(stopped));
-    object.insert("duration".into(), duration);
+    object.insert("wall_clock_duration".into(), wall_clock);
     object.insert("total_peer_duration".into(), Value::from(total));
 }
 
@@ -133,8 +148,50 @@ mod tests {
         assert_eq!(peers[1]["duration"], 60);
         assert_eq!(s["started_at"], "2022-09-08T15:52:02.194Z");
         assert_eq!(s["stopped_at"], "2022-09-08T15:53:10.5Z");
-        assert_eq!(s["duration"], 68);
+        assert_eq!(s["wall_clock_duration"], 68);
         assert_eq!(s["total_peer_duration"], 61);
+        assert!(
+            s.get("duration").is_none(),
+            "no derived value under an API name"
+        );
+    }
+
+    #[test]
+    fn peers_without_an_id_get_their_map_key() {
+        // The legacy example: the map key is the peer's only identity.
+        let s = normalised(json!({
+            "id": "s", "active": false,
+            "peers": {
+                "a24687bb-de68-4276-9758-e1efa5e7e4d8": {"name": "asdas", "joined_at": "2022-09-08T15:52:02.194Z", "left_at": "2022-09-08T15:52:04.009Z"},
+                "2d873b0a-c2c9-41dc-ac72-c6ea9b2f2cc3": {"id": null, "name": "Nixon K", "joined_at": "2022-09-08T15:52:03Z", "left_at": "2022-09-08T15:52:05Z"},
+                "k": {"id": "own-id", "joined_at": "2022-09-08T15:52:04Z"}
+            }
+        }));
+        let ids: Vec<&str> = s["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "a24687bb-de68-4276-9758-e1efa5e7e4d8",
+                "2d873b0a-c2c9-41dc-ac72-c6ea9b2f2cc3",
+                "own-id"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_peer_duration_the_api_sends_is_kept() {
+        let s = normalised(json!({
+            "id": "s", "active": false,
+            "peers": {"a": {"id": "a", "duration": 7, "joined_at": "2022-09-08T15:52:02Z", "left_at": "2022-09-08T15:53:02Z"}}
+        }));
+        assert_eq!(s["peers"][0]["duration"], 7);
+        assert_eq!(s["total_peer_duration"], 7);
+        assert_eq!(s["wall_clock_duration"], 60);
     }
 
     #[test]
@@ -147,7 +204,7 @@ mod tests {
             }
         }));
         assert_eq!(s["stopped_at"], Value::Null);
-        assert_eq!(s["duration"], Value::Null);
+        assert_eq!(s["wall_clock_duration"], Value::Null);
         assert_eq!(s["peers"][1]["left_at"], Value::Null);
         assert_eq!(s["peers"][1]["duration"], Value::Null);
         assert_eq!(s["total_peer_duration"], 2);

@@ -2,11 +2,15 @@
 //! record per template) and `template_destinations` (one record per destination).
 //!
 //! Templates are the one camelCase resource. Their `destinations` are maps keyed by destination
-//! name under each destination type; they are flattened into records keyed by template, type
-//! and name, so no record needs a request of its own.
+//! name (or a UUID) under each destination type; they are flattened into records keyed by
+//! template, type and map key, so no record needs a request of its own. The entry's own `name`
+//! is kept as the API sent it: the docs show it equal to the key, but nothing promises that.
+//! All three streams can carry the customer's storage credentials, which are masked
+//! ([`super::credentials`]).
 
 use serde_json::{Map, Value};
 
+use super::credentials::{mask_record, mask_secrets};
 use crate::engine::{Cursor, Envelope, Partition, Partitions, Path, Records, Request, StreamDef};
 
 const LIST: Request = Request {
@@ -26,7 +30,7 @@ pub static TEMPLATES: StreamDef = StreamDef {
         fields: &["createdAt", "updatedAt"],
     },
     attach: None,
-    records: Records::AsIs,
+    records: Records::Map(mask_record),
 };
 
 pub static TEMPLATE_SETTINGS: StreamDef = StreamDef {
@@ -42,7 +46,8 @@ pub static TEMPLATE_SETTINGS: StreamDef = StreamDef {
 
 pub static TEMPLATE_DESTINATIONS: StreamDef = StreamDef {
     name: "template_destinations",
-    primary_key: &["template_id", "destination_type", "name"],
+    // The map key, not `name`: keys are unique within a type, names need not be.
+    primary_key: &["template_id", "destination_type", "destination_key"],
     schema: include_str!("../../schemas/template_destinations.json"),
     request: LIST,
     partitions: Partitions::None,
@@ -80,10 +85,13 @@ fn settings(template: Value, _: &Partition, out: &mut Vec<Value>) {
         "roles".into(),
         template.remove("roles").unwrap_or(Value::Null),
     );
-    out.push(Value::Object(record));
+    let mut record = Value::Object(record);
+    mask_secrets(&mut record);
+    out.push(record);
 }
 
-/// One record per entry of each destination map.
+/// One record per entry of each destination map: its map key in `destination_key`, and in
+/// `name` when the entry has no name of its own.
 fn destinations(template: Value, _: &Partition, out: &mut Vec<Value>) {
     let Value::Object(mut template) = template else {
         return;
@@ -98,15 +106,20 @@ fn destinations(template: Value, _: &Partition, out: &mut Vec<Value>) {
         let Value::Object(entries) = entries else {
             continue;
         };
-        for (name, config) in entries {
+        for (key, config) in entries {
             let mut record = match config {
                 Value::Object(config) => config,
                 _ => Map::new(),
             };
             record.insert("template_id".into(), id.clone());
             record.insert("destination_type".into(), Value::String(kind.clone()));
-            record.insert("name".into(), Value::String(name));
-            out.push(Value::Object(record));
+            if record.get("name").is_none_or(Value::is_null) {
+                record.insert("name".into(), Value::String(key.clone()));
+            }
+            record.insert("destination_key".into(), Value::String(key));
+            let mut record = Value::Object(record);
+            mask_secrets(&mut record);
+            out.push(record);
         }
     }
 }
@@ -141,25 +154,48 @@ mod tests {
     }
 
     #[test]
-    fn destinations_flattened_with_map_key_as_name() {
+    fn destinations_keep_their_map_key_and_their_own_name() {
         let mut out = Vec::new();
         destinations(template(), &Partition::default(), &mut out);
         let keys: Vec<_> = out
             .iter()
             .map(|r| {
                 format!(
-                    "{}|{}|{}",
-                    r["template_id"], r["destination_type"], r["name"]
+                    "{}|{}|{}|{}",
+                    r["template_id"], r["destination_type"], r["destination_key"], r["name"]
                 )
             })
             .collect();
         assert_eq!(keys.len(), 3, "{keys:?}");
-        assert!(keys.contains(&r#""t1"|"rtmpDestinations"|"r1""#.to_owned()));
+        // The API's name is kept; the key, its own field, is what tells entries apart.
+        assert!(keys.contains(&r#""t1"|"rtmpDestinations"|"r1"|"other""#.to_owned()));
+        // An entry without a name is named by its key.
+        assert!(keys.contains(&r#""t1"|"rtmpDestinations"|"r2"|"r2""#.to_owned()));
         let hls = out
             .iter()
             .find(|r| r["destination_type"] == "hlsDestinations")
             .unwrap();
         assert_eq!(hls["role"], "__internal_recorder");
+    }
+
+    #[test]
+    fn storage_secrets_are_masked_in_all_three_streams() {
+        let mut t = template();
+        t["settings"]["recording"] = json!({"upload": {"type": "s3", "location": "b",
+            "credentials": {"key": "AKIA", "secretKey": "planted-1"}}});
+        t["destinations"]["hlsDestinations"]["d1"]["upload"] =
+            json!({"credentials": {"key": "AKIA", "secret": "planted-2"}});
+        let mut out = Vec::new();
+        settings(t.clone(), &Partition::default(), &mut out);
+        destinations(t.clone(), &Partition::default(), &mut out);
+        let mut whole = t;
+        mask_record(&mut whole, &Partition::default());
+        out.push(whole);
+        for record in &out {
+            let text = record.to_string();
+            assert!(!text.contains("planted-"), "{text}");
+        }
+        assert_eq!(out[0]["recording"]["upload"]["credentials"]["key"], "AKIA");
     }
 
     #[test]

@@ -169,7 +169,7 @@ pub fn catalog(streams: &[&str], mode: &str) -> Value {
 pub fn primary_key(stream: &str) -> &'static [&'static str] {
     match stream {
         "template_settings" => &["template_id"],
-        "template_destinations" => &["template_id", "destination_type", "name"],
+        "template_destinations" => &["template_id", "destination_type", "destination_key"],
         _ => &["id"],
     }
 }

@@ -196,7 +196,7 @@ fn changes_arrive_exactly_in_the_next_sync() {
     assert!(!ended.is_empty(), "no session was seen ending");
     for s in ended {
         assert!(s["stopped_at"].is_string(), "{s}");
-        assert!(s["duration"].is_i64(), "{s}");
+        assert!(s["wall_clock_duration"].is_i64(), "{s}");
     }
     // And a third sync, with nothing changed, emits nothing again: live sessions and records
     // within the lookback are read again, but emitted only if they changed.

@@ -10,3 +10,4 @@ mod hourly;
 mod incremental;
 mod packaging;
 mod resilience;
+mod variants;

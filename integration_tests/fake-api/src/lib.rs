@@ -10,6 +10,9 @@ mod model;
 mod rng;
 mod server;
 mod ts;
+mod variants;
+
+pub use variants::Variants;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -123,6 +126,8 @@ pub struct FakeConfig {
     /// The API's clock at start-up (real time when `None`); it runs on from there. A fixed
     /// epoch with a fixed seed serves the same data every time, as fixtures need.
     pub epoch: Option<DateTime<Utc>>,
+    /// Where the docs allow two behaviours, which one to serve (the default fake's otherwise).
+    pub variants: Variants,
 }
 
 impl Default for FakeConfig {
@@ -138,6 +143,7 @@ impl Default for FakeConfig {
             token_max_age: None,
             empty_page: EmptyPage::Null,
             epoch: None,
+            variants: Variants::default(),
         }
     }
 }
@@ -231,7 +237,8 @@ impl FakeApi {
     pub fn start(cfg: FakeConfig) -> FakeApi {
         let real_now = ts::from_datetime(Utc::now());
         let now = cfg.epoch.map_or(real_now, ts::from_datetime);
-        let data = Data::generate(cfg.seed, &cfg.scale, now);
+        let mut data = Data::generate(cfg.seed, &cfg.scale, now);
+        data.set_variants(cfg.variants);
         let shared = Arc::new(Shared {
             data: RwLock::new(data),
             scale: cfg.scale.clone(),
@@ -376,6 +383,12 @@ impl FakeApi {
 
     fn data_mut(&self) -> std::sync::RwLockWriteGuard<'_, Data> {
         self.shared.data.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The customer secrets the data carries under [`Variants::storage_credentials`]
+    /// (none otherwise): no connector output may contain any of them.
+    pub fn planted_secrets(&self) -> Vec<String> {
+        self.data().planted_secrets()
     }
 
     /// Every request seen (since the last [`FakeApi::reset_requests`]), in order.

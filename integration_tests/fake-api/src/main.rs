@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use fake_100ms::{FakeApi, FakeConfig, Faults, Scale};
+use fake_100ms::{FakeApi, FakeConfig, Faults, Scale, Variants};
 
 /// A local fake of the 100ms REST API v2.
 #[derive(Parser)]
@@ -38,6 +38,35 @@ struct Args {
     /// incremental first read too).
     #[arg(long, default_value_t = 0)]
     settle_secs: u64,
+    /// Doc variant: the sessions list takes `limit` 10–20 only (400 above).
+    #[arg(long)]
+    sessions_limit_max_20: bool,
+    /// Doc variant: an unfiltered sessions list returns active sessions only.
+    #[arg(long)]
+    sessions_active_by_default: bool,
+    /// Doc variant: session and live peers carry their id only as the map key.
+    #[arg(long)]
+    peers_keyed_only: bool,
+    /// Doc variant: rooms and templates carry storage credentials (secrets included).
+    #[arg(long)]
+    storage_credentials: bool,
+    /// Every doc variant at once.
+    #[arg(long)]
+    all_variants: bool,
+}
+
+impl Args {
+    fn variants(&self) -> Variants {
+        if self.all_variants {
+            return Variants::all();
+        }
+        Variants {
+            sessions_limit_max_20: self.sessions_limit_max_20,
+            sessions_active_by_default: self.sessions_active_by_default,
+            peers_keyed_only: self.peers_keyed_only,
+            storage_credentials: self.storage_credentials,
+        }
+    }
 }
 
 fn main() {
@@ -55,6 +84,7 @@ fn main() {
         },
         rate_limit_rps: args.rate_limit_rps,
         epoch: args.epoch,
+        variants: args.variants(),
         ..FakeConfig::default()
     });
     // Before all the generated data (it spans the last 90 days).

@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::rng::{oid_hex, uuid_str, Oid, Rng};
+use crate::rng::{self, oid_hex, uuid_str, Oid, Rng};
 use crate::ts::{fmt, fmt_opt, ms, DAY, HOUR, MIN, MS, NS};
+use crate::variants::{self, Variants};
 use crate::Scale;
 
 const FIRST_NAMES: [&str; 16] = [
@@ -158,6 +159,10 @@ pub(crate) struct Data {
     /// Per room: event indices in ascending (timestamp, index) order.
     pub room_events: Vec<Vec<u32>>,
     template_bump: usize,
+    /// The doc variants served ([`Data::set_variants`]).
+    pub variants: Variants,
+    /// Makes the planted secrets of one seed differ from another's.
+    pub secret_salt: u64,
 }
 
 fn sorted_desc<T>(items: &[T], id: impl Fn(&T) -> Oid) -> Vec<u32> {
@@ -202,6 +207,8 @@ impl Data {
             assets_order: Vec::new(),
             room_events: Vec::new(),
             template_bump: 0,
+            variants: Variants::default(),
+            secret_salt: rng::mix(seed ^ 0x5EC2_E75A),
         };
         d.gen_templates(&mut rng, scale.templates.max(1), now);
         d.gen_rooms(&mut rng, scale.rooms.max(1), now);
@@ -209,6 +216,17 @@ impl Data {
         d.gen_recordings(&mut rng, scale, now);
         d.reindex();
         d
+    }
+
+    /// Serves `variants` from now on. Generated data stays the same whatever they are (they
+    /// draw nothing from the generator), so the ground truth does too.
+    pub(crate) fn set_variants(&mut self, variants: Variants) {
+        if variants.storage_credentials && !self.variants.storage_credentials {
+            for (i, t) in self.templates.iter_mut().enumerate() {
+                variants::plant_template_credentials(&mut t.value, self.secret_salt, i);
+            }
+        }
+        self.variants = variants;
     }
 
     fn gen_templates(&mut self, rng: &mut Rng, n: usize, now: i64) {
@@ -580,9 +598,16 @@ impl Data {
         m.insert("recording_source_template".into(), (r.rec == 0).into());
         let rec = match r.rec {
             0 | 1 => json!({"enabled": false}),
-            _ => json!({"enabled": true, "upload_info": {"type": "s3",
+            _ => {
+                let mut rec = json!({"enabled": true, "upload_info": {"type": "s3",
                 "location": "fake-recordings-ap-south-1", "prefix": format!("dev/{}", self.customer),
-                "options": {"region": "ap-south-1"}}}),
+                "options": {"region": "ap-south-1"}}});
+                if self.variants.storage_credentials {
+                    rec["upload_info"]["credentials"] =
+                        variants::room_credentials(self.secret_salt, i as usize);
+                }
+                rec
+            }
         };
         m.insert("recording_info".into(), rec);
         m.insert("template_id".into(), oid_hex(&t.id).into());
@@ -618,7 +643,9 @@ impl Data {
         for p in &s.peers {
             let pid = uuid_str(p.id);
             let mut m = Map::new();
-            m.insert("id".into(), pid.clone().into());
+            if !self.variants.peers_keyed_only {
+                m.insert("id".into(), pid.clone().into());
+            }
             m.insert("session_id".into(), sid.clone().into());
             m.insert("name".into(), Self::peer_name(p).into());
             m.insert("role".into(), PEER_ROLES[p.role as usize].into());
@@ -639,6 +666,18 @@ impl Data {
             "created_at": fmt(s.created),
             "updated_at": fmt(s.updated),
         })
+    }
+
+    /// A live peer as `/active-rooms/{id}/peers` maps it: without its `id` under
+    /// [`Variants::peers_keyed_only`].
+    pub(crate) fn active_peer_in_map(&self, p: &Peer) -> Value {
+        let mut v = Self::active_peer_json(p);
+        if self.variants.peers_keyed_only {
+            if let Some(m) = v.as_object_mut() {
+                m.remove("id");
+            }
+        }
+        v
     }
 
     pub(crate) fn active_peer_json(p: &Peer) -> Value {
@@ -732,6 +771,7 @@ impl Data {
             "room_id": room,
             "session_id": oid_hex(&s.id),
             "type": kind,
+            "format": ext,
             "path": format!("s3://fake-recordings/{}/{}/{}/{kind}.{ext}", self.customer, room, oid_hex(&r.id)),
             "thumbnails": thumbnails,
             "metadata": metadata,
@@ -984,7 +1024,10 @@ impl Data {
                 .filter(|&&i| self.event_visible(i, now))
                 .map(|&i| self.event_json(i))
                 .collect(),
-            "active_room_peers" => self.live_peers().map(Self::active_peer_json).collect(),
+            "active_room_peers" => self
+                .live_peers()
+                .map(|p| self.active_peer_in_map(p))
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -1393,6 +1436,19 @@ fn template_value(
             "retry": {}
         },
         "destinations": dest,
+        "plugins": {
+            "whiteboard": {"enabled": true, "permissions": {"admin": ["host"], "writer": ["host"], "reader": ["guest"]}},
+            "transcriptions": {"enabled": i.is_multiple_of(2), "permissions": {"admin": ["host"]}, "mode": "caption"},
+            "noiseCancellation": {"enabled": i.is_multiple_of(3)}
+        },
+        // The configure-recordings doc's response.
+        "recordings": [{
+            "name": "default", "role": "__internal_recorder", "maxDuration": 1800, "presignDuration": 3600,
+            "thumbnails": {"width": 1280, "height": 720, "offsets": [2], "fps": 60},
+            "compositeRecording": {"browserComposite": {"autoStopTimeout": 500, "width": 1920, "height": 1080}, "customComposite": {}},
+            "trackRecording": {},
+            "streamRecording": {"width": 1920, "height": 1080}
+        }],
         "createdAt": fmt(created),
         "updatedAt": fmt(updated),
         "_id": idh,

@@ -479,7 +479,11 @@ fn route(sh: &Shared, d: &Data, now: i64, path: &str, q: &Query) -> Result<Value
             .ok_or_else(|| not_found("Room not found")),
         ["sessions"] => {
             let room = q.id("room_id")?;
-            let active = q.bool("active")?;
+            let variants = d.variants;
+            q.limit(10, 10, variants.sessions_limit_max())?;
+            let active = q
+                .bool("active")?
+                .or(variants.sessions_active_by_default.then_some(true));
             let (after, before) = (q.time("after")?, q.time("before")?);
             cursor_list(
                 sh,
@@ -604,7 +608,7 @@ fn route(sh: &Shared, d: &Data, now: i64, path: &str, q: &Query) -> Result<Value
                     let (user, role) = (q.get("user_id"), q.get("role"));
                     let mut peers = Map::new();
                     for p in connected {
-                        let v = Data::active_peer_json(p);
+                        let v = d.active_peer_in_map(p);
                         if user.is_none_or(|u| v["user_id"] == u)
                             && role.is_none_or(|x| v["role"] == x)
                         {

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use fake_100ms::{
-    max_requests_in_any_second, EmptyPage, FakeApi, FakeConfig, Faults, Override, Scale,
+    max_requests_in_any_second, EmptyPage, FakeApi, FakeConfig, Faults, Override, Scale, Variants,
 };
 use serde_json::{json, Value};
 
@@ -711,4 +711,124 @@ fn many_concurrent_keep_alive_connections() {
         }
     });
     assert_eq!(api.requests().len(), 240);
+}
+
+// ---------------------------------------------------------------- doc variants
+
+fn start_with(variants: Variants) -> (FakeApi, String) {
+    let epoch = "2026-01-01T00:00:00Z".parse().unwrap();
+    let api = FakeApi::start(FakeConfig {
+        scale: small(),
+        epoch: Some(epoch),
+        variants,
+        ..FakeConfig::default()
+    });
+    let token = api.mint_token(Duration::from_secs(3600));
+    (api, token)
+}
+
+#[test]
+fn variants_keep_the_ground_truth() {
+    let (plain, _) = start_with(Variants::default());
+    let (all, _) = start_with(Variants::all());
+    for stream in [
+        "sessions",
+        "rooms",
+        "active_room_peers",
+        "templates",
+        "template_settings",
+        "template_destinations",
+        "recordings",
+        "recording_assets",
+        "analytics_events",
+    ] {
+        assert_eq!(
+            plain.expected_keys(stream),
+            all.expected_keys(stream),
+            "{stream}"
+        );
+    }
+    assert!(plain.planted_secrets().is_empty());
+}
+
+#[test]
+fn sessions_limit_max_20_refuses_larger_pages_naming_limit() {
+    let (api, token) = start_with(Variants::each()[0].1);
+    let r = get(&api, "/v2/sessions?limit=100", &token);
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json(),
+        json!({"code": 400, "message": "Invalid query param", "details": ["limit must be between 10 and 20"]})
+    );
+    assert_eq!(get(&api, "/v2/sessions?limit=21", &token).status, 400);
+    let ids = walk(&api, &token, "/v2/sessions", 20);
+    assert_eq!(set(&ids), api.expected_keys("sessions"));
+    // Other lists keep the v2 reference's range.
+    assert_eq!(get(&api, "/v2/rooms?limit=100", &token).status, 200);
+}
+
+#[test]
+fn sessions_active_by_default_hides_ended_sessions_unless_asked() {
+    let (api, token) = start_with(Variants::each()[1].1);
+    let active = set(&walk(&api, &token, "/v2/sessions", 100));
+    assert!(!active.is_empty());
+    for s in api.raw("sessions") {
+        let id = s["id"].as_str().unwrap();
+        assert_eq!(active.contains(id), s["active"] == true, "{id}");
+    }
+    let ended = set(&walk(&api, &token, "/v2/sessions?active=false", 100));
+    let both: BTreeSet<String> = active.union(&ended).cloned().collect();
+    assert_eq!(both, api.expected_keys("sessions"));
+}
+
+#[test]
+fn peers_keyed_only_drops_the_id_from_peer_values() {
+    let (api, token) = start_with(Variants::each()[2].1);
+    let page = get(&api, "/v2/sessions?limit=10", &token).json();
+    for session in page["data"].as_array().unwrap() {
+        for (key, peer) in session["peers"].as_object().unwrap() {
+            assert!(peer.get("id").is_none(), "{key}: {peer}");
+            assert!(peer["joined_at"].is_string());
+        }
+    }
+    let live = api.raw("sessions");
+    let room = live.iter().find(|s| s["active"] == true).unwrap()["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let peers = get(&api, &format!("/v2/active-rooms/{room}/peers"), &token).json();
+    let peers = peers["peers"].as_object().unwrap();
+    assert!(!peers.is_empty());
+    assert!(peers.values().all(|p| p.get("id").is_none()));
+}
+
+#[test]
+fn storage_credentials_plant_distinct_secrets_in_rooms_and_templates() {
+    let (api, token) = start_with(Variants::each()[3].1);
+    let secrets = api.planted_secrets();
+    assert!(secrets.len() >= 5, "{secrets:?}");
+    let rooms = get(&api, "/v2/rooms?limit=100", &token).body;
+    let templates = get(&api, "/v2/templates?limit=100", &token).body;
+    let mut kinds = BTreeSet::new();
+    for s in &secrets {
+        assert!(
+            rooms.contains(s.as_str()) || templates.contains(s.as_str()),
+            "{s}"
+        );
+        kinds.insert(s.split('-').nth(1).unwrap().to_owned());
+    }
+    assert_eq!(
+        kinds,
+        ["destination", "room", "template"]
+            .map(str::to_owned)
+            .into_iter()
+            .collect()
+    );
+    let room = api
+        .raw("rooms")
+        .into_iter()
+        .find(|r| r["recording_info"]["upload_info"].is_object())
+        .unwrap();
+    let credentials = &room["recording_info"]["upload_info"]["credentials"];
+    assert!(credentials["key"].is_string() && credentials["secret"].is_string());
 }
