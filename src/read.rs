@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::commands::{client, read_file, report};
 use crate::config::Config;
-use crate::engine::{check_state, read_stream, Context, StreamDef};
+use crate::engine::{read_stream, Context, SavedState, StreamDef};
 use crate::error::{Error, Result};
 use crate::http::Observer;
 use crate::output::Output;
@@ -33,12 +33,12 @@ pub async fn read(
     output: Arc<Output>,
 ) -> Result<bool> {
     let catalog = parse_catalog(&read_file(catalog_path, "catalog")?)?;
-    let mut states = match state_path {
+    let states = match state_path {
         Some(path) => parse_state(&read_file(path, "state")?)?,
         None => BTreeMap::new(),
     };
 
-    let mut selected: Vec<(&'static StreamDef, bool)> = Vec::new();
+    let mut selected: Vec<(&'static StreamDef, bool, SavedState)> = Vec::new();
     let mut all_known = true;
     for configured in &catalog.streams {
         let name = configured.stream.name.as_str();
@@ -57,18 +57,17 @@ pub async fn read(
             })?;
             continue;
         };
-        if selected.iter().any(|(d, _)| d.name == def.name) {
+        if selected.iter().any(|(d, _, _)| d.name == def.name) {
             continue;
         }
         // Incremental asked of a stream without a cursor is read whole (PyAirbyte asks so).
         let incremental =
             configured.sync_mode == SyncMode::Incremental && def.cursor.field().is_some();
-        if incremental {
-            if let Some(state) = states.get(def.name) {
-                check_state(def, state)?;
-            }
-        }
-        selected.push((def, incremental));
+        let state = match incremental {
+            true => SavedState::parse(def, states.get(def.name))?,
+            false => SavedState::Fresh,
+        };
+        selected.push((def, incremental, state));
     }
 
     let heartbeat = Arc::new(Heartbeat {
@@ -85,11 +84,10 @@ pub async fn read(
     });
 
     let started = Instant::now();
-    let names: Vec<&'static str> = selected.iter().map(|(d, _)| d.name).collect();
+    let names: Vec<&'static str> = selected.iter().map(|(d, _, _)| d.name).collect();
     let progress = tokio::spawn(report_progress(ctx.clone(), names.clone()));
     let mut tasks = Vec::new();
-    for (def, incremental) in selected {
-        let state = states.remove(def.name);
+    for (def, incremental, state) in selected {
         let ctx = ctx.clone();
         tasks.push(tokio::spawn(async move {
             let began = Instant::now();
@@ -134,7 +132,7 @@ async fn read_framed(
     ctx: Arc<Context>,
     def: &'static StreamDef,
     incremental: bool,
-    state: Option<Value>,
+    state: SavedState,
 ) -> Result<bool> {
     let status = |s| Message::Trace {
         trace: Trace::status(def.name, s),

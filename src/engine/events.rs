@@ -21,13 +21,13 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
+use super::context::{for_each_partition, Context, Emitter};
 use super::cursor::{
-    parse_state, timestamp, to_value, EventsState, SweepState, TrackedSession, MAX_SESSION_LENGTH,
-    MAX_TRACKED,
+    timestamp, to_value, EventsState, SavedState, SweepState, TrackedSession, Window,
+    MAX_SESSION_LENGTH, MAX_TRACKED,
 };
 use super::pages::{Listing, Pager};
 use super::partitions::{self, ended_at, Listed};
-use super::read::{for_each_partition, Context, Emitter};
 use super::{Partition, Path, StreamDef};
 use crate::error::{Error, Result};
 
@@ -98,7 +98,7 @@ pub async fn read(
     def: &'static StreamDef,
     field: &'static str,
     incremental: bool,
-    state: Option<Value>,
+    state: SavedState,
 ) -> Result<()> {
     if ctx.start_date < Utc::now() - EVENT_RETENTION {
         tracing::warn!(
@@ -107,7 +107,10 @@ pub async fn read(
             ctx.start_date
         );
     }
-    let state = parse_state::<EventsState>(def.name, state.as_ref())?.filter(|_| incremental);
+    let state = match state {
+        SavedState::Events(s) if incremental => Some(s),
+        _ => None,
+    };
     let plan = match &state {
         Some(s) if s.sweep.is_some() => plan_by_session(&ctx, def, s).await?,
         _ => plan_whole(&ctx, def, state.as_ref()).await?,
@@ -498,7 +501,11 @@ async fn read_part(
                 emitter.emit(event, &partition)?;
                 continue;
             };
-            if t <= part.lower || end.is_some_and(|e| t > e) {
+            let window = Window {
+                after: part.lower,
+                until: end,
+            };
+            if !window.contains(Some(t)) {
                 continue;
             }
             if let Some(event) = zones.sort(group, t, event) {
