@@ -75,7 +75,7 @@ pub async fn read(
         output: output.clone(),
     });
     let ctx = Arc::new(Context {
-        client: client(&config, config.max_retries, heartbeat)?,
+        client: client(&config, heartbeat)?,
         output: output.clone(),
         start_date: config.start_date,
         end_date: config.end_date,
@@ -113,8 +113,12 @@ pub async fn read(
     let stats = ctx.client.stats();
     for (name, took) in summaries {
         let s = stats.get(name).copied().unwrap_or_default();
+        let refused = match s.refused_page_sizes {
+            0 => String::new(),
+            n => format!(" ({n} refused for their page size)"),
+        };
         tracing::info!(
-            "{name}: {} records, {} requests, {} retries, {:.1} s",
+            "{name}: {} records, {} requests{refused}, {} retries, {:.1} s",
             output.records_emitted(name),
             s.requests,
             s.retries,
