@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::cli::Command;
 use crate::config::{Config, SPEC_JSON};
+use crate::engine::{parse_page, Envelope};
 use crate::error::{Error, Result};
 use crate::http::{Auth, Client, ClientOptions, Observer, MAX_TOTAL_TIME};
 use crate::output::Output;
@@ -94,8 +95,10 @@ impl Observer for Silent {
     fn waiting(&self, _: &str, _: Duration, _: bool) {}
 }
 
-/// One small request proves the URL, the credentials and the API answer. Every failure is a
-/// FAILED status with the reason: `check` exits 0 unless it could not report at all.
+/// One small request proves the URL, the credentials and the API answer, and its answer is
+/// read as `read` would read it: a landing page, plain text or a body of the wrong shape is a
+/// FAILED check, not a success that every sync then contradicts. Every failure is a FAILED
+/// status with the reason: `check` exits 0 unless it could not report at all.
 async fn check(config_path: &Path, output: &Output) -> Result<()> {
     let outcome = match load_config(config_path) {
         Err(e) => Err(e),
@@ -104,7 +107,17 @@ async fn check(config_path: &Path, output: &Output) -> Result<()> {
                 let retries = config.max_retries.min(2);
                 let client = build_client(&config, retries, CHECK_RETRY_TIME, Arc::new(Silent))?;
                 let query = [("limit", CHECK_PAGE_SIZE.to_string())];
-                client.get("check", "/rooms", &query).await?;
+                let response = client.get("check", "/rooms", &query).await?;
+                parse_page(Envelope::Data, &response.body, Some(CHECK_PAGE_SIZE)).map_err(
+                    |detail| Error::Response {
+                        endpoint: "GET /rooms".into(),
+                        detail: client.scrub(&format!(
+                            "{detail}. Is api_base_url the address of the 100ms API (the \
+                             default is {})?",
+                            crate::config::DEFAULT_BASE_URL
+                        )),
+                    },
+                )?;
                 Ok::<_, Error>(())
             };
             match tokio::time::timeout(CHECK_TIME_BOX, attempt).await {

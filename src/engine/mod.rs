@@ -12,6 +12,7 @@ mod per_room;
 mod read;
 
 pub use cursor::{check_state, timestamp};
+pub use pages::parse_page;
 pub use read::{read_stream, Context};
 
 use serde_json::Value;
