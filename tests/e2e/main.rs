@@ -7,5 +7,6 @@ mod commands;
 mod full_refresh;
 mod harness;
 mod incremental;
+mod misbehaving;
 mod packaging;
 mod resilience;
