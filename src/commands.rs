@@ -9,14 +9,20 @@ use serde_json::Value;
 
 use crate::cli::Command;
 use crate::config::{Config, SPEC_JSON};
+use crate::engine::{parse_page, Envelope};
 use crate::error::{Error, Result};
-use crate::http::{Auth, Client, ClientOptions, Observer};
+use crate::http::{Auth, Client, ClientOptions, Observer, MAX_TOTAL_TIME};
 use crate::output::Output;
 use crate::protocol::{AirbyteStream, Catalog, ConnectionStatus, Message, Status, SyncMode, Trace};
 use crate::streams::STREAMS;
 
 /// `check` gives up after this long, whatever the API does.
 const CHECK_TIME_BOX: Duration = Duration::from_secs(60);
+/// The longest `check` waits between retries in all: well inside the time box, so a rate
+/// limit is reported as one rather than as silence.
+const CHECK_RETRY_TIME: Duration = Duration::from_secs(30);
+/// Rooms `check` asks for: inside every page-size range the API documents.
+const CHECK_PAGE_SIZE: usize = 10;
 
 pub async fn run(command: Command, output: Arc<Output>) -> Result<bool> {
     match command {
@@ -59,8 +65,17 @@ fn spec(output: &Output) -> Result<()> {
     Ok(output.message(&Message::Spec { spec })?)
 }
 
-/// Builds the client every command uses.
-pub fn client(config: &Config, max_retries: u32, observer: Arc<dyn Observer>) -> Result<Client> {
+/// Builds the client `read` uses.
+pub fn client(config: &Config, observer: Arc<dyn Observer>) -> Result<Client> {
+    build_client(config, config.max_retries, MAX_TOTAL_TIME, observer)
+}
+
+fn build_client(
+    config: &Config,
+    max_retries: u32,
+    max_total_time: Duration,
+    observer: Arc<dyn Observer>,
+) -> Result<Client> {
     let auth = Auth::new(&config.credentials)?;
     let options = ClientOptions {
         base_url: config.api_base_url.clone(),
@@ -68,6 +83,7 @@ pub fn client(config: &Config, max_retries: u32, observer: Arc<dyn Observer>) ->
         max_concurrent_requests: config.max_concurrent_requests,
         max_retries,
         initial_backoff: config.retry_initial_backoff,
+        max_total_time,
         secrets: config.secrets().into_iter().map(str::to_owned).collect(),
     };
     Ok(Client::new(options, auth, observer)?)
@@ -79,17 +95,29 @@ impl Observer for Silent {
     fn waiting(&self, _: &str, _: Duration, _: bool) {}
 }
 
-/// One small request proves the URL, the credentials and the API answer. Every failure is a
-/// FAILED status with the reason: `check` exits 0 unless it could not report at all.
+/// One small request proves the URL, the credentials and the API answer, and its answer is
+/// read as `read` would read it: a landing page, plain text or a body of the wrong shape is a
+/// FAILED check, not a success that every sync then contradicts. Every failure is a FAILED
+/// status with the reason: `check` exits 0 unless it could not report at all.
 async fn check(config_path: &Path, output: &Output) -> Result<()> {
     let outcome = match load_config(config_path) {
         Err(e) => Err(e),
         Ok(config) => {
             let attempt = async {
-                let client = client(&config, config.max_retries.min(2), Arc::new(Silent))?;
-                client
-                    .get("check", "/rooms", &[("limit", "10".to_owned())])
-                    .await?;
+                let retries = config.max_retries.min(2);
+                let client = build_client(&config, retries, CHECK_RETRY_TIME, Arc::new(Silent))?;
+                let query = [("limit", CHECK_PAGE_SIZE.to_string())];
+                let response = client.get("check", "/rooms", &query).await?;
+                parse_page(Envelope::Data, &response.body, Some(CHECK_PAGE_SIZE)).map_err(
+                    |detail| Error::Response {
+                        endpoint: "GET /rooms".into(),
+                        detail: client.scrub(&format!(
+                            "{detail}. Is api_base_url the address of the 100ms API (the \
+                             default is {})?",
+                            crate::config::DEFAULT_BASE_URL
+                        )),
+                    },
+                )?;
                 Ok::<_, Error>(())
             };
             match tokio::time::timeout(CHECK_TIME_BOX, attempt).await {

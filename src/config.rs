@@ -102,6 +102,13 @@ impl Config {
             }
             Some(v) => parse_date_time("start_date", v)?,
         };
+        let now = Utc::now();
+        if start_date > now {
+            return Err(Error::config(format!(
+                "start_date ({start_date}) is in the future (it is now {now}): set it to the \
+                 date-time of the oldest data to read, e.g. \"2024-01-01T00:00:00Z\"."
+            )));
+        }
         let end_date = match map.get("end_date") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.is_empty() => None,
@@ -247,6 +254,14 @@ fn parse_base_url(value: Option<&Value>) -> Result<Url> {
             )))
         }
     }
+    // Paths are appended to the base URL: after a `?` or `#` they would land in the query or
+    // the fragment, and every request would ask for the same thing.
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::config(format!(
+            "api_base_url must not have a query (?…) or a fragment (#…): give the API's base \
+             address only, such as {DEFAULT_BASE_URL}."
+        )));
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Error::config(
             "api_base_url must not carry credentials; put them in the credentials object.",
@@ -370,6 +385,32 @@ mod tests {
         assert!(parse(v.clone()).is_ok());
         v["api_base_url"] = json!("http://api.100ms.live/v2");
         assert!(message(v).contains("loopback"));
+    }
+
+    #[test]
+    fn a_query_or_fragment_in_the_base_url_is_refused() {
+        for url in [
+            "http://127.0.0.1:8080/v2?x=1#frag",
+            "https://api.100ms.live/v2?x=1",
+            "https://api.100ms.live/v2#frag",
+            "https://api.100ms.live/v2?",
+        ] {
+            let mut v = base();
+            v["api_base_url"] = json!(url);
+            let message = message(v);
+            assert!(message.contains("api_base_url"), "{url}: {message}");
+            assert!(message.contains("query"), "{url}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_future_start_date_is_refused() {
+        let mut v = base();
+        let tomorrow = Utc::now() + chrono::Duration::days(1);
+        v["start_date"] = json!(tomorrow.to_rfc3339());
+        let message = message(v);
+        assert!(message.contains("start_date"), "{message}");
+        assert!(message.contains("future"), "{message}");
     }
 
     #[test]

@@ -11,13 +11,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use serde_json::Value;
 
 use crate::commands::{client, read_file, report};
 use crate::config::Config;
-use crate::engine::{read_stream, Context, SavedState, StreamDef};
+use crate::engine::{read_stream, timestamp, Context, SavedState, StreamDef};
 use crate::error::{Error, Result};
-use crate::http::Observer;
+use crate::http::{Observer, MAX_CLOCK_SKEW};
 use crate::output::Output;
 use crate::protocol::{ConfiguredCatalog, Message, StateMessage, StreamState, SyncMode, Trace};
 use crate::streams;
@@ -57,15 +58,20 @@ pub async fn read(
             })?;
             continue;
         };
-        if selected.iter().any(|(d, _, _)| d.name == def.name) {
-            continue;
-        }
         // Incremental asked of a stream without a cursor is read whole (PyAirbyte asks so).
         let incremental =
             configured.sync_mode == SyncMode::Incremental && def.cursor.field().is_some();
-        let state = match incremental {
-            true => SavedState::parse(def, states.get(def.name))?,
-            false => SavedState::Fresh,
+        if let Some((_, first, _)) = selected.iter().find(|(d, _, _)| d.name == def.name) {
+            duplicate(name, *first, incremental)?;
+            continue;
+        }
+        let state = match (incremental, states.get(def.name)) {
+            (true, Some(state)) => {
+                let parsed = SavedState::parse(def, Some(state))?;
+                warn_if_future(def.name, state);
+                parsed
+            }
+            _ => SavedState::Fresh,
         };
         selected.push((def, incremental, state));
     }
@@ -74,7 +80,7 @@ pub async fn read(
         output: output.clone(),
     });
     let ctx = Arc::new(Context {
-        client: client(&config, config.max_retries, heartbeat)?,
+        client: client(&config, heartbeat)?,
         output: output.clone(),
         start_date: config.start_date,
         end_date: config.end_date,
@@ -113,8 +119,12 @@ pub async fn read(
     let stats = ctx.client.stats();
     for (name, took) in summaries {
         let s = stats.get(name).copied().unwrap_or_default();
+        let refused = match s.refused_page_sizes {
+            0 => String::new(),
+            n => format!(" ({n} refused for their page size)"),
+        };
         tracing::info!(
-            "{name}: {} records, {} requests, {} retries, {:.1} s",
+            "{name}: {} records, {} requests{refused}, {} retries, {:.1} s",
             output.records_emitted(name),
             s.requests,
             s.retries,
@@ -124,6 +134,48 @@ pub async fn read(
     tracing::info!("read finished in {:.1} s", started.elapsed().as_secs_f64());
     output.flush()?;
     Ok(all_complete)
+}
+
+/// A stream the catalog names twice. Twice the same way is harmless, and it is read once with
+/// a warning; a full refresh and an incremental read of one stream cannot both be done, and
+/// guessing which was meant could cost a full re-read or a skipped one, so that is a config
+/// error.
+fn duplicate(name: &str, first_incremental: bool, incremental: bool) -> Result<()> {
+    let mode = |incremental| {
+        if incremental {
+            "incremental"
+        } else {
+            "full_refresh"
+        }
+    };
+    if first_incremental != incremental {
+        return Err(Error::config(format!(
+            "The catalog names the stream {name:?} twice, once {} and once {}; keep one entry.",
+            mode(first_incremental),
+            mode(incremental)
+        )));
+    }
+    tracing::warn!(
+        "the catalog names the stream {name:?} twice ({}); it is read once",
+        mode(incremental)
+    );
+    Ok(())
+}
+
+/// A cursor no trusted clock could have written yet: the stream reads nothing until its time
+/// comes (the acceptance tests expect exactly that of a far-future state), which the user
+/// should hear of. Within [`MAX_CLOCK_SKEW`] it may come from an API clock ahead of ours.
+fn warn_if_future(stream: &str, state: &Value) {
+    let Some(cursor) = timestamp(state, "cursor") else {
+        return;
+    };
+    let now = Utc::now();
+    if cursor > now + MAX_CLOCK_SKEW {
+        tracing::warn!(
+            "{stream}: the state's cursor {cursor} is in the future (it is now {now}); nothing \
+             newer than it is read until then. Reset the stream's state if that is not meant."
+        );
+    }
 }
 
 /// Reads one stream between its status messages. `Ok(false)` when the stream failed (and was
@@ -289,6 +341,15 @@ mod tests {
             assert!(matches!(err, Error::Config(_)), "{text}: {err}");
             assert!(err.to_string().contains("state"));
         }
+    }
+
+    #[test]
+    fn a_stream_named_twice_in_two_modes_is_a_config_error() {
+        assert!(duplicate("rooms", true, true).is_ok());
+        assert!(duplicate("rooms", false, false).is_ok());
+        let err = duplicate("rooms", false, true).unwrap_err();
+        assert!(matches!(err, Error::Config(_)));
+        assert!(err.to_string().contains("\"rooms\" twice"), "{err}");
     }
 
     #[test]

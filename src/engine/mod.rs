@@ -15,6 +15,7 @@ mod whole;
 
 pub use context::Context;
 pub use cursor::{timestamp, SavedState};
+pub use pages::parse_page;
 pub use read::read_stream;
 
 use serde_json::Value;
