@@ -30,8 +30,7 @@ fi
 
 # has VENV PACKAGE VERSION: the venv exists and holds that version of the package.
 has() {
-    [ -x "$1/bin/python" ] &&
-        "$1/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('$2') != '$3')" 2>/dev/null
+    [ -x "$1/bin/python" ] && "$1/bin/python" -m pip show "$2" 2>/dev/null | grep -x "Version: $3" >/dev/null
 }
 
 pyairbyte=target/pyairbyte-venv

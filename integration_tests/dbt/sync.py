@@ -1,6 +1,7 @@
 """Syncs the connector into a DuckDB file through PyAirbyte, appending, as a warehouse load would.
 
-    python sync.py --connector /abs/path/source-100ms --config config.json --db out.duckdb [--times 2]
+    python sync.py --connector /abs/path/source-100ms --config config.json --db out.duckdb \
+        [--times 2]
 
 Every stream is read incrementally `--times` times in a row, each read resuming from the state
 PyAirbyte kept. The write strategy is `append`, not PyAirbyte's default `merge`: that is how

@@ -100,7 +100,8 @@ def check_sessions_per_day(marts, truth: "GroundTruth") -> None:
 def check_peer_minutes(marts, truth: "GroundTruth", second_sync: tuple[float, float]) -> None:
     ended = [s for s in truth.sessions if not s["active"]]
     most_peers = max(ended, key=lambda s: (len(s["peers"]), s["id"]))
-    longest = max(ended, key=lambda s: (parse_ts(s["updated_at"]) - parse_ts(s["created_at"]), s["id"]))
+    longest = max(ended, key=lambda s: (parse_ts(s["updated_at"]) - parse_ts(s["created_at"]),
+                                        s["id"]))
     live = [s for s in truth.sessions
             if s["active"] and any("left_at" not in p for p in s["peers"].values())]
     assert live, "the fake has no live session with a peer still in"
@@ -116,8 +117,9 @@ def check_peer_minutes(marts, truth: "GroundTruth", second_sync: tuple[float, fl
         assert low - TOLERANCE_MINUTES <= got <= high + TOLERANCE_MINUTES, (
             f"peer-minutes of session {session['id']}: got {got}, expected {low}..{high}"
         )
+        state = "live" if session["active"] else "ended"
         print(f"ok: peer-minutes of session {session['id']} "
-              f"({len(session['peers'])} peers, {'live' if session['active'] else 'ended'}): {got:.3f}")
+              f"({len(session['peers'])} peers, {state}): {got:.3f}")
 
 
 def check_join_failures(marts, truth: "GroundTruth") -> None:

@@ -23,7 +23,8 @@ grouped as (
         sum(case when is_join_failure then 1 else 0 end) as failed_joins,
         sum(case when is_join_failure then 0 else 1 end) as other_errors,
         sum(case when event_type = 'client.publish.failed' then 1 else 0 end) as failed_publishes,
-        sum(case when event_type = 'client.subscribe.failed' then 1 else 0 end) as failed_subscribes,
+        sum(case when event_type = 'client.subscribe.failed' then 1 else 0 end)
+            as failed_subscribes,
         sum(case when event_type = 'client.disconnected' then 1 else 0 end) as disconnections,
         sum(case when is_terminal then 1 else 0 end) as terminal_errors,
         count(distinct user_id) as affected_users

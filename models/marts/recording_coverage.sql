@@ -1,7 +1,10 @@
 -- One row per room that has a session or a room record: the share of its sessions that
 -- were recorded, and the recording jobs that failed or left failed files.
 with sessions as (
-    select room_id, count(*) as sessions, sum(case when is_recorded then 1 else 0 end) as recorded_sessions
+    select
+        room_id,
+        count(*) as sessions,
+        sum(case when is_recorded then 1 else 0 end) as recorded_sessions
     from {{ ref('session_attendance') }}
     group by room_id
 ),

@@ -25,5 +25,5 @@ select
     nullif({{ json_text('data_json', 'agent.device_model') }}, '') as device_model,
     {{ json_text('data_json', 'agent.framework') }} as framework,
     cast({{ json_text('data_json', 'agent.is_prebuilt') }} as boolean) as is_prebuilt
-from {{ ref('stg_100ms__analytics_events') }}
+from {{ ref('base_100ms__analytics_events') }}
 where event_family = 'error'

@@ -17,5 +17,5 @@ select
     cast({{ json_text('data_json', 'max_width') }} as integer) as max_width,
     cast({{ json_text('data_json', 'max_height') }} as integer) as max_height,
     {{ json_text('data_json', 'recording_path') }} as recording_path
-from {{ ref('stg_100ms__analytics_events') }}
+from {{ ref('base_100ms__analytics_events') }}
 where event_family = 'recording'

@@ -19,7 +19,8 @@ select
     ) as boolean) as is_recording_enabled,
     {{ utc_timestamp('created_at') }} as created_at,
     case
-        when {{ utc_timestamp('updated_at') }} > cast('1970-01-01' as timestamp) then {{ utc_timestamp('updated_at') }}
+        when {{ utc_timestamp('updated_at') }} > cast('1970-01-01' as timestamp)
+            then {{ utc_timestamp('updated_at') }}
     end as updated_at,
     {{ utc_timestamp('_airbyte_extracted_at') }} as extracted_at
 from latest

@@ -15,7 +15,9 @@ peers as (
         {{ json_text('peer.value', 'name') }} as peer_name,
         {{ json_text('peer.value', 'role') }} as role,
         -- `user` is the API's deprecated duplicate of `user_id`.
-        coalesce({{ json_text('peer.value', 'user_id') }}, {{ json_text('peer.value', 'user') }}) as user_id,
+        coalesce(
+            {{ json_text('peer.value', 'user_id') }}, {{ json_text('peer.value', 'user') }}
+        ) as user_id,
         {{ utc_timestamp(json_text('peer.value', 'joined_at')) }} as joined_at,
         {{ utc_timestamp(json_text('peer.value', 'left_at')) }} as left_at,
         case when sessions.is_active then sessions.extracted_at else sessions.ended_at end

@@ -16,5 +16,5 @@ select
     cast({{ json_text('data_json', 'mute') }} as boolean) as is_muted,
     {{ utc_timestamp(json_text('data_json', 'started_at')) }} as track_started_at,
     {{ utc_timestamp(json_text('data_json', 'stopped_at')) }} as track_stopped_at
-from {{ ref('stg_100ms__analytics_events') }}
+from {{ ref('base_100ms__analytics_events') }}
 where event_family = 'track'
