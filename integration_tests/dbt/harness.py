@@ -15,12 +15,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent.parent / "models"
+STAGING_SCHEMA = "analytics_staging"
 MARTS_SCHEMA = "analytics_marts"
 
 
 @dataclass
 class Fake:
-    """A running fake-100ms: the connector config it printed and its expected counts."""
+    """A running fake-100ms: the connector config it printed and the records it serves per
+    stream (its ground truth)."""
 
     process: subprocess.Popen
     config: dict
@@ -72,7 +74,7 @@ def dbt_build(dbt: str, db: Path, workdir: Path) -> float:
 
 def run(command: list[str], env: dict | None = None) -> str:
     """Runs a program and returns its stdout; on failure prints it all and exits non-zero.
-    A sync or a build takes well under a minute here, so ten stops a hang, not slowness."""
+    A sync or a build takes well under a minute here: the ten-minute limit stops a hang."""
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         sys.stdout.write(result.stdout)

@@ -14,7 +14,10 @@ here (never from the connector's output):
   the sync time
   (`session_attendance`),
 - the count of failed joins (`join_failures`),
-- the share of sessions recorded, per room (`recording_coverage`).
+- the share of sessions recorded, per room (`recording_coverage`);
+
+and, before those, that the sync appended duplicates and that each staging model has one
+row per record the fake serves (the counts it prints).
 
 Exits non-zero on the first mismatch.
 """
@@ -67,13 +70,14 @@ def main() -> int:
         print(f"dbt build: {seconds:.1f} s")
         truth = GroundTruth(Api(fake.config))
         with duckdb.connect(str(db), read_only=True) as marts:
+            check_staging_counts(marts, fake.expected)
             check_sessions_per_day(marts, truth)
             check_peer_minutes(marts, truth, second_sync)
             check_join_failures(marts, truth)
             check_recorded_share(marts, truth)
     finally:
         fake.stop()
-    print("dbt: 5 passed, 0 failed")
+    print("dbt: 6 passed, 0 failed")
     return 0
 
 
@@ -86,6 +90,17 @@ def check_duplicates(db: Path) -> None:
 
 
 # ------------------------------------------------------------------------------ checks
+
+
+def check_staging_counts(marts, expected: dict[str, int]) -> None:
+    """Deduplication keeps every record once: one staging row per record the fake serves."""
+    got = {
+        stream: marts.sql(f"select count(*) from {harness.STAGING_SCHEMA}.stg_100ms__{stream}")
+        .fetchone()[0]
+        for stream in expected
+    }
+    assert got == expected, f"staging rows per stream: {diff(got, expected)} (got, expected)"
+    print(f"ok: staging rows of {len(expected)} streams, {sum(expected.values())} records")
 
 
 def check_sessions_per_day(marts, truth: "GroundTruth") -> None:
