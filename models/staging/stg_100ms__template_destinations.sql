@@ -4,13 +4,14 @@
 with latest as (
     {{ dedupe(
         source('airbyte_100ms', 'template_destinations'),
-        'template_id, destination_type, name'
+        'template_id, destination_type, destination_key'
     ) }}
 )
 
 select
     template_id,
     destination_type,
+    destination_key,
     name as destination_name,
     role,
     maxduration as max_duration_seconds,
