@@ -4,13 +4,14 @@
 //! `spec.json` is the single source of truth for what a config may hold; `spec` prints it as is.
 //! Validation here gives each mistake a sentence a person can act on, naming the field.
 
-use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::Url;
 use serde_json::{Map, Value};
 
+pub use crate::credentials::{Credentials, Secret};
 use crate::error::{Error, Result};
 
 /// The connector specification, exactly as `spec` prints it.
@@ -23,41 +24,6 @@ const DEFAULT_MAX_RETRIES: u32 = 8;
 const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 const DEFAULT_LOOKBACK_MINUTES: i64 = 15;
 const DEFAULT_JOIN_FAILURE_SWEEP_HOURS: i64 = 24;
-
-/// A credential: `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The only way to read the value.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
-
-#[derive(Debug, Clone)]
-pub enum Credentials {
-    /// The connector mints HS256 management tokens from these.
-    AppCredentials { access_key: String, secret: Secret },
-    /// A token minted elsewhere, sent as is.
-    ManagementToken(Secret),
-}
 
 /// A validated config.
 #[derive(Debug, Clone)]
@@ -207,6 +173,21 @@ fn parse_credentials(value: Option<&Value>) -> Result<Credentials> {
             other.map_or("missing".to_owned(), |o| format!("\"{o}\""))
         ))),
     }
+}
+
+/// Reads a file the orchestrator handed over; a missing or unreadable one is a config error.
+pub fn read_file(path: &Path, what: &str) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Error::config(format!(
+            "Cannot read the {what} file {}: {e}.",
+            path.display()
+        ))
+    })
+}
+
+/// Reads and validates the config file.
+pub fn load_config(path: &Path) -> Result<Config> {
+    Config::parse(&read_file(path, "config")?)
 }
 
 /// Parses an RFC 3339 date-time; a date alone is refused rather than guessed at.

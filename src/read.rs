@@ -14,25 +14,63 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::Value;
 
-use crate::commands::{client, read_file, report};
-use crate::config::Config;
+use crate::config::{read_file, Config};
 use crate::engine::{read_stream, timestamp, Context, SavedState, StreamDef};
 use crate::error::{Error, Result};
-use crate::http::{Observer, MAX_CLOCK_SKEW};
-use crate::output::Output;
+use crate::http::{Auth, Client, ClientOptions, Observer, MAX_CLOCK_SKEW, MAX_TOTAL_TIME};
+use crate::output::{report, Output};
 use crate::protocol::{ConfiguredCatalog, Message, StateMessage, StreamState, SyncMode, Trace};
 use crate::streams;
 
 /// How often a long read reports its progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Reads the catalog's streams. Returns whether every stream completed.
+/// How a command ended: everything done, or a stream that did not complete (reported already),
+/// which exits non-zero as the platform expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Complete,
+    Incomplete,
+}
+
+/// Builds the client `read` uses.
+pub fn client(config: &Config, observer: Arc<dyn Observer>) -> Result<Client> {
+    build_client(config, config.max_retries, MAX_TOTAL_TIME, observer)
+}
+
+pub fn build_client(
+    config: &Config,
+    max_retries: u32,
+    max_total_time: Duration,
+    observer: Arc<dyn Observer>,
+) -> Result<Client> {
+    let auth = Auth::new(&config.credentials)?;
+    let options = ClientOptions {
+        base_url: config.api_base_url.clone(),
+        requests_per_second: config.requests_per_second,
+        max_concurrent_requests: config.max_concurrent_requests,
+        max_retries,
+        initial_backoff: config.retry_initial_backoff,
+        max_total_time,
+        secrets: config.secrets().into_iter().map(str::to_owned).collect(),
+    };
+    Ok(Client::new(options, auth, observer)?)
+}
+
+/// Hears of waits and says nothing (`check` has no stream to keep alive).
+pub struct Silent;
+
+impl Observer for Silent {
+    fn waiting(&self, _: &str, _: Duration, _: bool) {}
+}
+
+/// Reads the catalog's streams.
 pub async fn read(
     config: Config,
     catalog_path: &Path,
     state_path: Option<&Path>,
     output: Arc<Output>,
-) -> Result<bool> {
+) -> Result<Outcome> {
     let catalog = parse_catalog(&read_file(catalog_path, "catalog")?)?;
     let states = match state_path {
         Some(path) => parse_state(&read_file(path, "state")?)?,
@@ -133,7 +171,11 @@ pub async fn read(
     }
     tracing::info!("read finished in {:.1} s", started.elapsed().as_secs_f64());
     output.flush()?;
-    Ok(all_complete)
+    Ok(if all_complete {
+        Outcome::Complete
+    } else {
+        Outcome::Incomplete
+    })
 }
 
 /// A stream the catalog names twice. Twice the same way is harmless, and it is read once with
