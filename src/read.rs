@@ -15,7 +15,7 @@ use chrono::Utc;
 use serde_json::Value;
 
 use crate::config::{read_file, Config};
-use crate::engine::{read_stream, timestamp, Context, SavedState, StreamDef};
+use crate::engine::{listings_for, read_stream, timestamp, Context, SavedState, StreamDef};
 use crate::error::{Error, Result};
 use crate::http::{Auth, Client, ClientOptions, Observer, MAX_CLOCK_SKEW, MAX_TOTAL_TIME};
 use crate::output::{report, Output};
@@ -118,7 +118,8 @@ pub async fn read(
         output: output.clone(),
     });
     let ctx = Arc::new(Context {
-        client: client(&config, heartbeat)?,
+        client: Arc::new(client(&config, heartbeat)?),
+        listings: listings_for(&selected.iter().map(|(d, _, _)| *d).collect::<Vec<_>>()),
         output: output.clone(),
         start_date: config.start_date,
         end_date: config.end_date,

@@ -17,8 +17,8 @@ use tokio::task::JoinSet;
 use super::cursor::SAFETY_MARGIN;
 use super::drift::DriftCheck;
 use super::pages::Listing;
-use super::partitions::live_rooms;
-use super::{Partition, Partitions, Path, Records, StreamDef};
+use super::shared::Listings;
+use super::{Partition, Path, Records, StreamDef};
 use crate::error::{Error, Result};
 use crate::http::Client;
 use crate::output::Output;
@@ -26,7 +26,9 @@ use crate::protocol::{Message, Trace};
 
 /// What every stream reads with.
 pub struct Context {
-    pub client: Client,
+    pub client: Arc<Client>,
+    /// The listings several streams of the sync read once.
+    pub listings: Listings,
     pub output: Arc<Output>,
     pub start_date: DateTime<Utc>,
     pub end_date: Option<DateTime<Utc>>,
@@ -176,24 +178,6 @@ pub(super) fn listing(def: &'static StreamDef, partition: &Partition) -> Listing
         params,
         envelope: def.request.envelope,
     }
-}
-
-/// Partitions that need no cursor to find.
-pub(super) async fn static_partitions(
-    ctx: &Context,
-    def: &'static StreamDef,
-) -> Result<Vec<Partition>> {
-    Ok(match def.partitions {
-        Partitions::None => vec![Partition::default()],
-        Partitions::Params(sets) => sets
-            .iter()
-            .map(|params| Partition {
-                params,
-                ..Partition::default()
-            })
-            .collect(),
-        Partitions::LiveRooms => live_rooms(&ctx.client, def.name).await?,
-    })
 }
 
 /// Runs `work` on each partition, at most `max_concurrency` at a time. After a failure no new

@@ -16,12 +16,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use super::attach::Attacher;
-use super::context::{listing, static_partitions, Context, Emitter};
+use super::context::{listing, Context, Emitter};
 use super::cursor::{
     query_time, query_time_ceil, timestamp, to_value, CreatedState, PendingObject, SavedState,
     Window, SAFETY_MARGIN,
 };
-use super::pages::Pager;
+use super::partitions::static_partitions;
 use super::{Partition, StreamDef};
 use crate::error::Result;
 
@@ -65,14 +65,14 @@ struct Known {
 }
 
 /// One sync's reading of a created-windowed stream.
-struct Reader<'c> {
+struct Reader {
     spec: Spec,
     known: Known,
     incremental: bool,
     /// Objects changed after this are remembered for the next sync.
     remember_after: Option<DateTime<Utc>>,
     emitter: Emitter,
-    attacher: Option<Attacher<'c>>,
+    attacher: Option<Attacher>,
     remembered: Vec<PendingObject>,
     /// Ids emitted in the current slice: an object listed under two partitions (a session that
     /// ended between the live and the ended listing) is emitted once.
@@ -124,7 +124,7 @@ pub async fn read(
         attacher: def
             .attach
             .as_ref()
-            .map(|spec| Attacher::new(&ctx.client, def.name, spec)),
+            .map(|spec| Attacher::new(ctx, def.name, spec)),
         remembered: Vec::new(),
         slice_ids: HashSet::new(),
         spec,
@@ -173,7 +173,7 @@ struct Slice<'p> {
     partition: &'p Partition,
 }
 
-impl Reader<'_> {
+impl Reader {
     /// Every page of one partition within one slice; returns how many objects were listed.
     async fn read_slice(
         &mut self,
@@ -189,7 +189,8 @@ impl Reader<'_> {
                 request.params.push(("before", query_time_ceil(before)));
             }
         }
-        let mut pager = Pager::new(&ctx.client, request);
+        // Shared with another stream of the sync that reads the same (recording assets).
+        let mut pager = ctx.listings.pages(&ctx.client, request);
         let mut listed = 0;
         while let Some(page) = pager.next().await? {
             let window_end =

@@ -27,7 +27,8 @@ use super::cursor::{
     MAX_SESSION_LENGTH, MAX_TRACKED,
 };
 use super::pages::{Listing, Pager};
-use super::partitions::{self, ended_at, Listed};
+use super::partitions::{self, ended_at};
+use super::shared::Listed;
 use super::{Partition, Path, StreamDef};
 use crate::error::{Error, Result};
 
@@ -158,7 +159,7 @@ async fn plan_whole(
     def: &'static StreamDef,
     state: Option<&EventsState>,
 ) -> Result<Plan> {
-    let rooms = partitions::rooms(&ctx.client, def.name, None).await?;
+    let rooms = partitions::rooms(ctx, def.name, None).await?;
     let room_created = created_times(&rooms);
     let floor = ctx.floor();
     let parts = room_created
@@ -204,7 +205,7 @@ async fn plan_by_session(
         rooms: BTreeMap::new(),
     });
     let client = &ctx.client;
-    let live = partitions::live_sessions(client, def.name).await?;
+    let live = partitions::live_sessions(ctx, def.name).await?;
     // After a first response, so that "now" is the API's clock, as `ran_at` is.
     let due = client.server_now() - sweep.ran_at >= ctx.sweep_every;
     // Without the list of sessions live at the last sync, every session that could have been.
@@ -213,8 +214,8 @@ async fn plan_by_session(
     } else {
         since - MAX_SESSION_LENGTH
     };
-    let ended = partitions::ended_sessions(client, def.name, back.max(floor)).await?;
-    let rooms = partitions::rooms(client, def.name, (!due).then_some(since)).await?;
+    let ended = partitions::ended_sessions(ctx, def.name, back.max(floor)).await?;
+    let rooms = partitions::rooms(ctx, def.name, (!due).then_some(since)).await?;
     let sessions = candidates(state, &live, &ended, since);
     let room_created = created_times(&rooms);
     let whole: BTreeSet<&String> = room_created

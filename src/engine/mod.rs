@@ -11,12 +11,19 @@ mod events;
 mod pages;
 mod partitions;
 mod read;
+mod shared;
 mod whole;
 
 pub use context::Context;
 pub use cursor::{timestamp, SavedState};
 pub use pages::parse_page;
 pub use read::read_stream;
+pub use shared::Listings;
+
+/// The shared listings of a sync that reads `defs`.
+pub fn listings_for(defs: &[&StreamDef]) -> Listings {
+    Listings::new(defs.iter().flat_map(|d| partitions::listings_read_by(d)))
+}
 
 use serde_json::Value;
 
@@ -40,6 +47,14 @@ impl StreamDef {
     /// declared so is a bug, caught by the test over every stream.
     pub fn check(&self) -> Result<(), String> {
         let created = matches!(self.cursor, Cursor::Created { .. });
+        if matches!(self.cursor, Cursor::Updated { .. })
+            && !matches!(self.request.path, Path::Fixed(_))
+        {
+            return Err(format!(
+                "{}: an updated cursor lists a fixed path whole",
+                self.name
+            ));
+        }
         if self.attach.is_some() && !created {
             return Err(format!(
                 "{}: only a created cursor attaches children",

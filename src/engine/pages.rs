@@ -14,6 +14,7 @@
 //! every later listing of the path.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -36,6 +37,7 @@ pub struct Page {
 }
 
 /// One listing to page through.
+#[derive(Debug, Clone)]
 pub struct Listing {
     pub stream: &'static str,
     pub path: String,
@@ -45,8 +47,8 @@ pub struct Listing {
 
 /// A lazy sequence of the pages of one listing: each [`Pager::next`] makes at most one
 /// request, so callers can stop, or do other work, between pages.
-pub struct Pager<'c> {
-    client: &'c Client,
+pub struct Pager {
+    client: Arc<Client>,
     listing: Listing,
     /// The page size to ask for; `None` for an unpaginated listing.
     page_size: Option<usize>,
@@ -58,14 +60,14 @@ pub struct Pager<'c> {
     done: bool,
 }
 
-impl<'c> Pager<'c> {
-    pub fn new(client: &'c Client, listing: Listing) -> Pager<'c> {
+impl Pager {
+    pub fn new(client: &Arc<Client>, listing: Listing) -> Pager {
         let page_size = match listing.envelope {
             Envelope::Data | Envelope::Events => Some(PAGE_SIZES[0]),
             Envelope::PeersMap => None,
         };
         Pager {
-            client,
+            client: client.clone(),
             listing,
             page_size,
             cursor: None,

@@ -1,24 +1,22 @@
 //! The two strategies for streams listed whole every sync: live or derived data read whole
 //! ([`whole`]), and few mutable objects filtered on their newest timestamp ([`updated`]).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::context::{
-    for_each_partition, listing, skip_not_found, static_partitions, Context, Emitter,
-};
+use super::context::{for_each_partition, listing, skip_not_found, Context, Emitter};
 use super::cursor::{newest, to_value, SavedState, UpdatedState, Window};
 use super::pages::Pager;
+use super::partitions::{static_partitions, whole_listing};
 use super::{Partition, StreamDef};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::http::Client;
 
 /// Every page of one partition, every object emitted.
 async fn read_partition(
-    client: &Client,
+    client: &Arc<Client>,
     emitter: &mut Emitter,
     def: &'static StreamDef,
     partition: &Partition,
@@ -34,6 +32,14 @@ async fn read_partition(
 
 /// Live or derived data: everything, every time.
 pub(super) async fn whole(ctx: Arc<Context>, def: &'static StreamDef) -> Result<()> {
+    if let Some(key) = whole_listing(def) {
+        let listed = ctx.listings.whole(&ctx.client, def.name, &key).await?;
+        let mut emitter = Emitter::new(&ctx, def);
+        for object in &listed.objects {
+            emitter.emit(object.clone(), &Partition::default())?;
+        }
+        return emitter.state(&json!({}));
+    }
     let partitions = static_partitions(&ctx, def).await?;
     let worker = ctx.clone();
     for_each_partition(&ctx, partitions, move |partition| {
@@ -61,30 +67,22 @@ pub(super) async fn updated(
         _ => None,
     };
     let mut emitter = Emitter::new(ctx, def);
-    let mut window_end: Option<Option<DateTime<Utc>>> = None;
-    // A server that ignores a partitioning filter must not cause duplicates.
-    let mut seen = HashSet::new();
-    for partition in static_partitions(ctx, def).await? {
-        let mut pager = Pager::new(&ctx.client, listing(def, &partition));
-        while let Some(page) = pager.next().await? {
-            let until =
-                *window_end.get_or_insert_with(|| ctx.window_end(incremental, page.server_time));
-            let window = Window {
-                after: previous.unwrap_or(DateTime::<Utc>::MIN_UTC),
-                until,
-            };
-            for object in page.items {
-                if let Some(id) = object.get("id").and_then(Value::as_str) {
-                    if !seen.insert(id.to_owned()) {
-                        continue;
-                    }
-                }
-                if window.contains(newest(&object, fields)) {
-                    emitter.emit(object, &partition)?;
-                }
-            }
+    let key = whole_listing(def).ok_or_else(|| Error::Response {
+        endpoint: def.name.into(),
+        detail: "an updated cursor needs a fixed path".into(),
+    })?;
+    let listed = ctx.listings.whole(&ctx.client, def.name, &key).await?;
+    let until = ctx.window_end(incremental, listed.server_time);
+    let window = Window {
+        after: previous.unwrap_or(DateTime::<Utc>::MIN_UTC),
+        until,
+    };
+    for object in &listed.objects {
+        if window.contains(newest(object, fields)) {
+            emitter.emit(object.clone(), &Partition::default())?;
         }
     }
+    let window_end = Some(until);
     let state = match (incremental, window_end.flatten()) {
         (true, Some(end)) => to_value(&UpdatedState {
             cursor: previous.map_or(end, |p| p.max(end)),
