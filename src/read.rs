@@ -64,6 +64,13 @@ impl Observer for Silent {
     fn waiting(&self, _: &str, _: Duration, _: bool) {}
 }
 
+/// One stream the catalog selects, as it will be read.
+struct Selected {
+    def: &'static StreamDef,
+    incremental: bool,
+    state: SavedState,
+}
+
 /// Reads the catalog's streams.
 pub async fn read(
     config: Config,
@@ -76,21 +83,48 @@ pub async fn read(
         Some(path) => parse_state(&read_file(path, "state")?)?,
         None => BTreeMap::new(),
     };
+    let (selected, all_known) = select(&catalog, &states, &output)?;
+    let heartbeat = Arc::new(Heartbeat {
+        output: output.clone(),
+    });
+    let defs: Vec<&StreamDef> = selected.iter().map(|s| s.def).collect();
+    let ctx = Arc::new(Context {
+        client: Arc::new(client(&config, heartbeat)?),
+        listings: listings_for(&defs),
+        output: output.clone(),
+        start_date: config.start_date,
+        end_date: config.end_date,
+        max_concurrency: config.max_concurrent_requests,
+        lookback: config.lookback,
+        sweep_every: config.join_failure_sweep,
+    });
+    let all_complete = read_all(&ctx, selected).await? && all_known;
+    output.flush()?;
+    Ok(if all_complete {
+        Outcome::Complete
+    } else {
+        Outcome::Incomplete
+    })
+}
 
-    let mut selected: Vec<(&'static StreamDef, bool, SavedState)> = Vec::new();
+/// The catalog's streams with their states, checked before anything is read; and whether the
+/// connector knows every stream the catalog names (an unknown one is reported INCOMPLETE).
+fn select(
+    catalog: &ConfiguredCatalog,
+    states: &BTreeMap<String, Value>,
+    output: &Output,
+) -> Result<(Vec<Selected>, bool)> {
+    let mut selected: Vec<Selected> = Vec::new();
     let mut all_known = true;
     for configured in &catalog.streams {
         let name = configured.stream.name.as_str();
         let Some(def) = streams::find(name) else {
             all_known = false;
-            report(
-                &output,
-                &Error::config(format!(
-                    "The catalog names a stream this connector does not have: {name:?}. Run \
-                     discover for the list of streams."
-                )),
-                Some(name),
-            );
+            let unknown = Error::config(format!(
+                "The catalog names a stream this connector does not have: {name:?}. Run \
+                 discover for the list of streams."
+            ));
+            report(output, &unknown, Some(name));
             output.message(&Message::Trace {
                 trace: Trace::status(name, StreamState::Incomplete),
             })?;
@@ -99,8 +133,8 @@ pub async fn read(
         // Incremental asked of a stream without a cursor is read whole (PyAirbyte asks so).
         let incremental =
             configured.sync_mode == SyncMode::Incremental && def.cursor.field().is_some();
-        if let Some((_, first, _)) = selected.iter().find(|(d, _, _)| d.name == def.name) {
-            duplicate(name, *first, incremental)?;
+        if let Some(first) = selected.iter().find(|s| s.def.name == def.name) {
+            duplicate(name, first.incremental, incremental)?;
             continue;
         }
         let state = match (incremental, states.get(def.name)) {
@@ -111,28 +145,28 @@ pub async fn read(
             }
             _ => SavedState::Fresh,
         };
-        selected.push((def, incremental, state));
+        selected.push(Selected {
+            def,
+            incremental,
+            state,
+        });
     }
+    Ok((selected, all_known))
+}
 
-    let heartbeat = Arc::new(Heartbeat {
-        output: output.clone(),
-    });
-    let ctx = Arc::new(Context {
-        client: Arc::new(client(&config, heartbeat)?),
-        listings: listings_for(&selected.iter().map(|(d, _, _)| *d).collect::<Vec<_>>()),
-        output: output.clone(),
-        start_date: config.start_date,
-        end_date: config.end_date,
-        max_concurrency: config.max_concurrent_requests,
-        lookback: config.lookback,
-        sweep_every: config.join_failure_sweep,
-    });
-
+/// Reads every selected stream concurrently, then logs a summary line per stream. Returns
+/// whether every stream completed.
+async fn read_all(ctx: &Arc<Context>, selected: Vec<Selected>) -> Result<bool> {
     let started = Instant::now();
-    let names: Vec<&'static str> = selected.iter().map(|(d, _, _)| d.name).collect();
-    let progress = tokio::spawn(report_progress(ctx.clone(), names.clone()));
+    let names: Vec<&'static str> = selected.iter().map(|s| s.def.name).collect();
+    let progress = tokio::spawn(report_progress(ctx.clone(), names));
     let mut tasks = Vec::new();
-    for (def, incremental, state) in selected {
+    for Selected {
+        def,
+        incremental,
+        state,
+    } in selected
+    {
         let ctx = ctx.clone();
         tasks.push(tokio::spawn(async move {
             let began = Instant::now();
@@ -140,7 +174,7 @@ pub async fn read(
             (def.name, ok, began.elapsed())
         }));
     }
-    let mut all_complete = all_known;
+    let mut all_complete = true;
     let mut summaries = Vec::new();
     for task in tasks {
         match task.await {
@@ -164,19 +198,14 @@ pub async fn read(
         };
         tracing::info!(
             "{name}: {} records, {} requests{refused}, {} retries, {:.1} s",
-            output.records_emitted(name),
+            ctx.output.records_emitted(name),
             s.requests,
             s.retries,
             took.as_secs_f64()
         );
     }
     tracing::info!("read finished in {:.1} s", started.elapsed().as_secs_f64());
-    output.flush()?;
-    Ok(if all_complete {
-        Outcome::Complete
-    } else {
-        Outcome::Incomplete
-    })
+    Ok(all_complete)
 }
 
 /// A stream the catalog names twice. Twice the same way is harmless, and it is read once with

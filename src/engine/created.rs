@@ -107,28 +107,8 @@ pub async fn read(
             .unwrap_or_else(|| ctx.client.server_now() - SAFETY_MARGIN)
     });
     let partitions = static_partitions(ctx, def).await?;
-    let mut reader = Reader {
-        known: Known {
-            previous,
-            zone: previous - ctx.lookback,
-            pending: state
-                .pending
-                .iter()
-                .map(|p| (p.id.clone(), p.clone()))
-                .collect(),
-            pending_since: state.pending_since,
-        },
-        incremental,
-        remember_after: horizon.map(|h| h - ctx.lookback),
-        emitter: Emitter::new(ctx, def),
-        attacher: def
-            .attach
-            .as_ref()
-            .map(|spec| Attacher::new(ctx, def.name, spec)),
-        remembered: Vec::new(),
-        slice_ids: HashSet::new(),
-        spec,
-    };
+    let remember_after = horizon.map(|h| h - ctx.lookback);
+    let mut reader = Reader::new(ctx, def, spec, incremental, &state, remember_after);
     let mut span = FIRST_SLICE;
     let mut lower = scan_from;
     loop {
@@ -174,6 +154,39 @@ struct Slice<'p> {
 }
 
 impl Reader {
+    fn new(
+        ctx: &Context,
+        def: &'static StreamDef,
+        spec: Spec,
+        incremental: bool,
+        state: &CreatedState,
+        remember_after: Option<DateTime<Utc>>,
+    ) -> Reader {
+        let previous = state.cursor.max(ctx.floor());
+        Reader {
+            known: Known {
+                previous,
+                zone: previous - ctx.lookback,
+                pending: state
+                    .pending
+                    .iter()
+                    .map(|p| (p.id.clone(), p.clone()))
+                    .collect(),
+                pending_since: state.pending_since,
+            },
+            incremental,
+            remember_after,
+            emitter: Emitter::new(ctx, def),
+            attacher: def
+                .attach
+                .as_ref()
+                .map(|spec| Attacher::new(ctx, def.name, spec)),
+            remembered: Vec::new(),
+            slice_ids: HashSet::new(),
+            spec,
+        }
+    }
+
     /// Every page of one partition within one slice; returns how many objects were listed.
     async fn read_slice(
         &mut self,

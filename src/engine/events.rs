@@ -66,6 +66,38 @@ struct Part {
     exact_zone: bool,
 }
 
+impl Part {
+    /// A partition of a sync after the first: from its cursor less the lookback, with the
+    /// state's zone counts; or, if a sync that did not complete read it already, from where that
+    /// one got (its zone emitted again, as nothing counted it).
+    fn new(
+        ctx: &Context,
+        state: &EventsState,
+        kind: Kind,
+        room_id: &str,
+        session_id: Option<String>,
+        cursor: DateTime<Utc>,
+    ) -> Part {
+        let key = match (kind, &session_id) {
+            (Kind::Session, Some(session)) => format!("s:{session}"),
+            (Kind::Sweep, _) => format!("r:{room_id}"),
+            _ => format!("w:{room_id}"),
+        };
+        let (from, exact_zone) = match state.done.get(&key) {
+            Some(reached) => (*reached, false),
+            None => (cursor, true),
+        };
+        Part {
+            key,
+            kind,
+            room_id: room_id.to_owned(),
+            session_id,
+            lower: (from - ctx.lookback).max(ctx.floor()),
+            exact_zone,
+        }
+    }
+}
+
 /// What a sync reads, and what it learned on the way that the next state needs.
 struct Plan {
     parts: Vec<Part>,
@@ -223,51 +255,22 @@ async fn plan_by_session(
         .filter(|(room, created)| **created > since && !sweep.rooms.contains_key(*room))
         .map(|(room, _)| room)
         .collect();
-    let lower = |key: &str, cursor: DateTime<Utc>| match state.done.get(key) {
-        Some(reached) => ((*reached - ctx.lookback).max(floor), false),
-        None => ((cursor - ctx.lookback).max(floor), true),
+    let part = |kind, room: &str, session: Option<&String>, cursor| {
+        Part::new(ctx, state, kind, room, session.cloned(), cursor)
     };
-    let mut parts = Vec::new();
-    for room in &whole {
-        let key = format!("w:{room}");
-        let (lower, exact_zone) = lower(&key, previous);
-        parts.push(Part {
-            key,
-            kind: Kind::Whole,
-            room_id: (*room).clone(),
-            session_id: None,
-            lower,
-            exact_zone,
-        });
-    }
+    let mut parts: Vec<Part> = whole
+        .iter()
+        .map(|room| part(Kind::Whole, room, None, previous))
+        .collect();
     for (id, candidate) in &sessions {
-        if whole.contains(&candidate.room_id) {
-            continue;
+        if !whole.contains(&candidate.room_id) {
+            parts.push(part(Kind::Session, &candidate.room_id, Some(id), previous));
         }
-        let key = format!("s:{id}");
-        let (lower, exact_zone) = lower(&key, previous);
-        parts.push(Part {
-            key,
-            kind: Kind::Session,
-            room_id: candidate.room_id.clone(),
-            session_id: Some(id.clone()),
-            lower,
-            exact_zone,
-        });
     }
     if due {
         for room in room_created.keys().filter(|r| !whole.contains(r)) {
-            let key = format!("r:{room}");
             let cursor = sweep.rooms.get(room).copied().unwrap_or(sweep.cursor);
-            let (lower, exact_zone) = lower(&key, cursor);
-            parts.push(Part {
-                key,
-                kind: Kind::Sweep,
-                room_id: room.clone(),
-                session_id: None,
-                lower,
-                exact_zone,
-            });
+            parts.push(part(Kind::Sweep, room, None, cursor));
         }
     }
     Ok(Plan {
