@@ -101,7 +101,6 @@ impl CompiledSpec {
             }
             ValidationErrorKind::Type { .. }
             | ValidationErrorKind::Pattern { .. }
-            | ValidationErrorKind::Format { .. }
             | ValidationErrorKind::Minimum { .. }
             | ValidationErrorKind::Maximum { .. }
             | ValidationErrorKind::MinLength { .. }
@@ -226,16 +225,17 @@ fn branches(node: &Value) -> Vec<Branch> {
 /// What a spec node allows, in words: "a whole number between 0 and 1440", "an RFC 3339
 /// date-time such as …", "\"app_credentials\"", "an object whose auth_type is …".
 fn allowed(node: &Value) -> String {
-    if node.get("oneOf").is_some() {
-        let choices: Vec<String> = branches(node)
+    let branches = branches(node);
+    if let Some(first) = branches.first() {
+        let choices: Vec<String> = branches
             .iter()
             .map(|b| format!("{} ({}, with {})", b.value, b.title, and_list(&b.required)))
             .collect();
-        let discriminator = branches(node)
-            .first()
-            .map(|b| b.discriminator.clone())
-            .unwrap_or_default();
-        return format!("an object whose {discriminator} is {}", or_list(&choices));
+        return format!(
+            "an object whose {} is {}",
+            first.discriminator,
+            or_list(&choices)
+        );
     }
     if let Some(value) = node.get("const") {
         return value.to_string();
