@@ -271,13 +271,18 @@ impl Reader {
             return Selection::Skip;
         }
         let changed = self.spec.updated.and_then(|f| timestamp(object, f));
+        let still_changing = self.spec.still_changing.is_some_and(|f| f(object));
         let remember = self.incremental
-            && (self.spec.still_changing.is_some_and(|f| f(object))
+            && (still_changing
                 || remember_after.is_some_and(|r| created > r || changed.is_some_and(|c| c > r)));
         Selection::Emit(Decision {
             id: id.to_owned(),
             created: Some(created),
-            before: pending.and_then(|p| p.digest.clone()),
+            // What is still changing is emitted every sync, a heartbeat of "still live at";
+            // what settled is emitted again only if it changed.
+            before: pending
+                .and_then(|p| p.digest.clone())
+                .filter(|_| !still_changing),
             remember,
         })
     }
