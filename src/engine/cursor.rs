@@ -72,6 +72,12 @@ pub fn check_state(def: &super::StreamDef, state: &Value) -> Result<()> {
         Cursor::Updated { .. } => parse_state::<UpdatedState>(def.name, state).map(drop),
         Cursor::Created { .. } => parse_state::<CreatedState>(def.name, state).map(drop),
         Cursor::Events { .. } => parse_state::<EventsState>(def.name, state).map(drop),
+        Cursor::PeerStats { .. } => {
+            parse_state::<super::peer_stats::PeerStatsState>(def.name, state).map(drop)
+        }
+        Cursor::Webhooks { .. } => {
+            parse_state::<super::webhooks::WebhooksState>(def.name, state).map(drop)
+        }
     }
 }
 

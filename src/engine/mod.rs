@@ -9,7 +9,9 @@ mod drift;
 mod events;
 mod pages;
 mod partitions;
+mod peer_stats;
 mod read;
+mod webhooks;
 
 pub use cursor::{check_state, timestamp};
 pub use read::{read_stream, Context};
@@ -69,6 +71,10 @@ pub enum Envelope {
     Events,
     /// `{peers: {id: peer}}`, one unpaginated map.
     PeersMap,
+    /// `{events, pagination: {current_page, has_next, …}}`; the next page is `page=<n + 1>`.
+    PageNumbers,
+    /// One object, not a list.
+    Single,
 }
 
 /// What a stream's request is repeated over.
@@ -107,6 +113,10 @@ pub enum Cursor {
     /// sync, then only the sessions that can have new events, and a sweep for events of no
     /// session (see `events.rs`).
     Events { field: &'static str },
+    /// Per-peer reports of ended sessions, keyed on the session's end (see `peer_stats.rs`).
+    PeerStats { field: &'static str },
+    /// A log with a time filter and page numbers, read in windows (see `webhooks.rs`).
+    Webhooks { field: &'static str },
 }
 
 impl Cursor {
@@ -116,7 +126,9 @@ impl Cursor {
             Cursor::None => None,
             Cursor::Updated { field, .. }
             | Cursor::Created { field, .. }
-            | Cursor::Events { field } => Some(field),
+            | Cursor::Events { field }
+            | Cursor::PeerStats { field }
+            | Cursor::Webhooks { field } => Some(field),
         }
     }
 }

@@ -19,7 +19,9 @@ use super::cursor::{newest, parse_state, to_value, UpdatedState, SAFETY_MARGIN};
 use super::drift::DriftCheck;
 use super::pages::{Listing, Pager};
 use super::partitions::live_rooms;
-use super::{created, events, Cursor, Partition, Partitions, Path, Records, StreamDef};
+use super::{
+    created, events, peer_stats, webhooks, Cursor, Partition, Partitions, Path, Records, StreamDef,
+};
 use crate::error::{Error, Result};
 use crate::http::Client;
 use crate::output::Output;
@@ -36,6 +38,8 @@ pub struct Context {
     pub lookback: Duration,
     /// How often every room is swept for analytics events of no session.
     pub sweep_every: Duration,
+    /// How many days back `peer_quality_stats` looks for ended sessions; 0 turns it off.
+    pub peer_quality_stats_days: u32,
 }
 
 impl Context {
@@ -87,6 +91,8 @@ pub async fn read_stream(
             created::read(&ctx, def, window, incremental, state).await
         }
         Cursor::Events { field } => events::read(ctx, def, field, incremental, state).await,
+        Cursor::PeerStats { field } => peer_stats::read(ctx, def, field, incremental, state).await,
+        Cursor::Webhooks { field } => webhooks::read(&ctx, def, field, incremental, state).await,
     }
 }
 
