@@ -4,8 +4,8 @@
 //! The API has stats only once a session has ended, and none for a peer that never published
 //! (404) or for whom it kept nothing (an empty report): both are counted and skipped, not
 //! failed. The window is `(cursor − lookback, window end]`, never older than
-//! `peer_quality_stats_days` (0 turns the stream off), so a first sync of a large account costs
-//! days, not months, of one request per peer. Sessions read in the lookback zone are remembered
+//! `peer_quality_stats_days` on the API's clock (0 turns the stream off), so a first sync of a
+//! large account costs days, not months, of one request per peer. Sessions read in the lookback zone are remembered
 //! in the state, so a re-read asks only for sessions the last sync did not see (those the API
 //! listed late).
 //!
@@ -81,20 +81,22 @@ pub async fn read(
         );
         return emitter.state(&previous.as_ref().map_or(json!({}), to_value));
     }
-    let horizon = ctx.client.server_now() - Duration::days(ctx.peer_quality_stats_days.into());
-    let lower = match &previous {
+    let wanted = match &previous {
         Some(s) => s.cursor - ctx.lookback,
         None => ctx.floor(),
     };
-    if lower < horizon {
+    let (sessions, server_time) = sessions_ended_since(&ctx, def, wanted).await?;
+    // The day limit counts on the API's clock, learned from the listing.
+    let now = server_time.unwrap_or_else(|| ctx.client.server_now());
+    let horizon = now - Duration::days(ctx.peer_quality_stats_days.into());
+    if wanted < horizon {
         tracing::info!(
             "{}: sessions that ended before {horizon} are not read (peer_quality_stats_days is {})",
             def.name,
             ctx.peer_quality_stats_days
         );
     }
-    let lower = lower.max(horizon);
-    let (sessions, server_time) = sessions_ended_since(&ctx, def, lower).await?;
+    let lower = wanted.max(horizon);
     let upper = ctx.window_end(incremental, server_time);
     let already: BTreeSet<&str> = previous
         .iter()
@@ -146,7 +148,9 @@ pub async fn read(
 
 /// The one place that knows where the candidates come from: ended sessions listed since
 /// `lower` less the longest a session lasts, so every session that ended after `lower` is in.
-/// Returns them with the API's clock at the listing.
+/// Returns them with the API's clock at the listing. (On a first sync this lists every session
+/// since the start date, as the `sessions` stream does; the day limit is applied after, on the
+/// API's clock, so a skewed local clock cannot shift it.)
 async fn sessions_ended_since(
     ctx: &Context,
     def: &'static StreamDef,

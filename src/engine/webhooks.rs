@@ -2,7 +2,8 @@
 //! read in windows by page number.
 //!
 //! The API takes `start_time`/`end_time` windows of at most 14 days within its 30-day
-//! retention, and pages with `page`/`limit` until `pagination.has_next` is false. A sync reads
+//! retention, counted on its clock (learned from one request for a one-event page first), and
+//! pages with `page`/`limit` until `pagination.has_next` is false. A sync reads
 //! `(cursor − lookback, window end]` in windows of [`WINDOW`], each ending in a checkpoint; a
 //! cursor (or start date) older than the retention is clamped to it with a WARN, since what
 //! lies before is gone. Events the last sync emitted in its lookback zone are remembered by id
@@ -50,7 +51,7 @@ pub async fn read(
 ) -> Result<()> {
     let previous = parse_state::<WebhooksState>(def.name, state.as_ref())?.filter(|_| incremental);
     let mut emitter = Emitter::new(ctx, def);
-    let now = ctx.client.server_now();
+    let now = api_clock(ctx, def).await?;
     let end = ctx
         .window_end(incremental, Some(now))
         .map_or(now, |e| e.min(now));
@@ -111,6 +112,20 @@ pub async fn read(
         (true, 0) => emitter.state(&previous.as_ref().map_or(json!({}), to_value)),
         (true, _) => Ok(()),
     }
+}
+
+/// The API's clock, from one request for the smallest page of the default window: the
+/// retention and the window's end count on it, and a local clock that is off would make the
+/// API refuse windows as too old, or read none of the newest.
+async fn api_clock(ctx: &Context, def: &'static StreamDef) -> Result<DateTime<Utc>> {
+    let Path::Fixed(path) = def.request.path else {
+        return Ok(ctx.client.server_now());
+    };
+    let probe = [("limit", "1".to_owned())];
+    let response = ctx.client.get(def.name, path, &probe).await?;
+    Ok(response
+        .server_time
+        .unwrap_or_else(|| ctx.client.server_now()))
 }
 
 /// Every page of one window `(lower, upper]`; emits its events but those in `seen` or already

@@ -41,7 +41,8 @@ impl Harness {
     }
 
     /// A config for the fake: app credentials, a start date before all its data, no rate
-    /// limit to speak of, short backoffs.
+    /// limit to speak of, short backoffs, peer stats of every session the fake has (its
+    /// sessions span 25 days).
     pub fn config(&self) -> Value {
         json!({
             "credentials": {
@@ -54,6 +55,7 @@ impl Harness {
             "requests_per_second": 1000,
             "max_concurrent_requests": 8,
             "retry_initial_backoff_secs": 0.01,
+            "peer_quality_stats_days": 30,
         })
     }
 
@@ -130,7 +132,7 @@ impl Drop for Harness {
     }
 }
 
-pub const ALL_STREAMS: [&str; 9] = [
+pub const ALL_STREAMS: [&str; 11] = [
     "sessions",
     "rooms",
     "active_room_peers",
@@ -140,15 +142,19 @@ pub const ALL_STREAMS: [&str; 9] = [
     "analytics_events",
     "recordings",
     "recording_assets",
+    "peer_quality_stats",
+    "webhook_events",
 ];
 
-pub const INCREMENTAL_STREAMS: [&str; 6] = [
+pub const INCREMENTAL_STREAMS: [&str; 8] = [
     "sessions",
     "rooms",
     "templates",
     "analytics_events",
     "recordings",
     "recording_assets",
+    "peer_quality_stats",
+    "webhook_events",
 ];
 
 /// A configured catalog of `streams`, each in `mode` (as PyAirbyte builds it).
@@ -170,6 +176,8 @@ pub fn primary_key(stream: &str) -> &'static [&'static str] {
     match stream {
         "template_settings" => &["template_id"],
         "template_destinations" => &["template_id", "destination_type", "destination_key"],
+        "peer_quality_stats" => &["session_id", "peer_id"],
+        "webhook_events" => &["event_id"],
         _ => &["id"],
     }
 }
