@@ -163,6 +163,13 @@ fn a_full_sync_costs_one_request_per_hundred_items_plus_partitions() {
         .iter()
         .filter(|s| s["active"] == true)
         .count();
+    let ended_peers: u64 = h
+        .fake
+        .raw("sessions")
+        .iter()
+        .filter(|s| s["active"] == false)
+        .map(|s| s["peers"].as_object().map_or(0, |m| m.len()) as u64)
+        .sum();
     let optimum: BTreeMap<&str, u64> = [
         // Live and ended sessions are listed apart (`active` defaults to true in the docs).
         (
@@ -184,6 +191,16 @@ fn a_full_sync_costs_one_request_per_hundred_items_plus_partitions() {
         // The rooms listed (enabled and disabled), then each room's events, 100 a page; an
         // empty `next` ends a room on its last page.
         ("analytics_events", pages(rooms) + 1 + event_pages),
+        // Ended sessions listed, then one request per peer of each.
+        (
+            "peer_quality_stats",
+            pages(raw("sessions") - live_sessions) + ended_peers,
+        ),
+        // The clock probe, then each window's pages (three windows cover the 30 days).
+        (
+            "webhook_events",
+            1 + (raw("webhook_events") / 100) as u64 + 3,
+        ),
     ]
     .into_iter()
     .collect();

@@ -182,10 +182,24 @@ fn changes_arrive_exactly_in_the_next_sync() {
     let (before, after) = (requests_per_stream(&first), requests_per_stream(&second));
     eprintln!("requests, first sync: {before:?}\nrequests, 1% new: {after:?}");
     for stream in INCREMENTAL_STREAMS {
-        if stream != "analytics_events" {
+        if !["analytics_events", "peer_quality_stats"].contains(&stream) {
             assert!(after[stream] <= 3, "{stream}: {} requests", after[stream]);
         }
     }
+    // Peer stats: one listing page, then one request per peer of each session that ended.
+    let ended_peers: u64 = h
+        .fake
+        .raw("sessions")
+        .iter()
+        .filter(|s| s["active"] == false && changed("sessions").contains(s["id"].as_str().unwrap()))
+        .map(|s| s["peers"].as_object().map_or(0, |m| m.len()) as u64)
+        .sum();
+    assert!(ended_peers > 0);
+    assert!(
+        after["peer_quality_stats"] <= 1 + ended_peers,
+        "peer_quality_stats: {} requests for {ended_peers} peers",
+        after["peer_quality_stats"]
+    );
     assert!(after["analytics_events"] < before["analytics_events"] / 2);
     // The session that ended arrives in its final form.
     let ended: Vec<&Value> = second

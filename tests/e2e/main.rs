@@ -9,5 +9,6 @@ mod harness;
 mod hourly;
 mod incremental;
 mod packaging;
+mod quality;
 mod resilience;
 mod variants;
