@@ -220,6 +220,9 @@ const WEBHOOK_NAMES: [&str; 5] = [
     "recording.success",
 ];
 
+/// Salt of the draw that fails a delivery.
+const FAILURE_SALT: u64 = 0xDE11_7E2D;
+
 /// One delivery: what it is about, by index, and when.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Delivery {
@@ -279,7 +282,7 @@ pub(crate) fn delivery_id(d: &Data, e: &Delivery) -> String {
 /// A delivery as the log lists it.
 pub(crate) fn delivery_json(d: &Data, e: &Delivery) -> Value {
     let seed = e.seed(d);
-    let mut rng = Rng::new(seed ^ 0x0EB0_0C);
+    let mut rng = Rng::new(seed ^ FAILURE_SALT);
     let id = delivery_id(d, e);
     let s = &d.sessions[session_of(d, e) as usize];
     let room = &d.rooms[s.room as usize];
@@ -351,7 +354,7 @@ pub(crate) fn delivery_json(d: &Data, e: &Delivery) -> Value {
 
 /// Whether a delivery failed (it carries an `error_reason`).
 fn delivery_failed(d: &Data, e: &Delivery) -> bool {
-    Rng::new(e.seed(d) ^ 0x0EB0_0C).chance(0.05)
+    Rng::new(e.seed(d) ^ FAILURE_SALT).chance(0.05)
 }
 
 fn session_of(d: &Data, e: &Delivery) -> u32 {
