@@ -4,13 +4,14 @@
 //! `spec.json` is the single source of truth for what a config may hold; `spec` prints it as is.
 //! Validation here gives each mistake a sentence a person can act on, naming the field.
 
-use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::Url;
 use serde_json::{Map, Value};
 
+pub use crate::credentials::{Credentials, Secret};
 use crate::error::{Error, Result};
 
 /// The connector specification, exactly as `spec` prints it.
@@ -24,41 +25,6 @@ const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 const DEFAULT_LOOKBACK_MINUTES: i64 = 15;
 const DEFAULT_JOIN_FAILURE_SWEEP_HOURS: i64 = 24;
 const DEFAULT_PEER_QUALITY_STATS_DAYS: u32 = 7;
-
-/// A credential: `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The only way to read the value.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
-
-#[derive(Debug, Clone)]
-pub enum Credentials {
-    /// The connector mints HS256 management tokens from these.
-    AppCredentials { access_key: String, secret: Secret },
-    /// A token minted elsewhere, sent as is.
-    ManagementToken(Secret),
-}
 
 /// A validated config.
 #[derive(Debug, Clone)]
@@ -105,6 +71,13 @@ impl Config {
             }
             Some(v) => parse_date_time("start_date", v)?,
         };
+        let now = Utc::now();
+        if start_date > now {
+            return Err(Error::config(format!(
+                "start_date ({start_date}) is in the future (it is now {now}): set it to the \
+                 date-time of the oldest data to read, e.g. \"2024-01-01T00:00:00Z\"."
+            )));
+        }
         let end_date = match map.get("end_date") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.is_empty() => None,
@@ -208,6 +181,21 @@ fn parse_credentials(value: Option<&Value>) -> Result<Credentials> {
     }
 }
 
+/// Reads a file the orchestrator handed over; a missing or unreadable one is a config error.
+pub fn read_file(path: &Path, what: &str) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Error::config(format!(
+            "Cannot read the {what} file {}: {e}.",
+            path.display()
+        ))
+    })
+}
+
+/// Reads and validates the config file.
+pub fn load_config(path: &Path) -> Result<Config> {
+    Config::parse(&read_file(path, "config")?)
+}
+
 /// Parses an RFC 3339 date-time; a date alone is refused rather than guessed at.
 pub fn parse_date_time(field: &str, value: &Value) -> Result<DateTime<Utc>> {
     let s = value.as_str().unwrap_or_default();
@@ -252,6 +240,14 @@ fn parse_base_url(value: Option<&Value>) -> Result<Url> {
                 "api_base_url must be an https URL, not a {other} URL."
             )))
         }
+    }
+    // Paths are appended to the base URL: after a `?` or `#` they would land in the query or
+    // the fragment, and every request would ask for the same thing.
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::config(format!(
+            "api_base_url must not have a query (?…) or a fragment (#…): give the API's base \
+             address only, such as {DEFAULT_BASE_URL}."
+        )));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Error::config(
@@ -377,6 +373,32 @@ mod tests {
         assert!(parse(v.clone()).is_ok());
         v["api_base_url"] = json!("http://api.100ms.live/v2");
         assert!(message(v).contains("loopback"));
+    }
+
+    #[test]
+    fn a_query_or_fragment_in_the_base_url_is_refused() {
+        for url in [
+            "http://127.0.0.1:8080/v2?x=1#frag",
+            "https://api.100ms.live/v2?x=1",
+            "https://api.100ms.live/v2#frag",
+            "https://api.100ms.live/v2?",
+        ] {
+            let mut v = base();
+            v["api_base_url"] = json!(url);
+            let message = message(v);
+            assert!(message.contains("api_base_url"), "{url}: {message}");
+            assert!(message.contains("query"), "{url}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_future_start_date_is_refused() {
+        let mut v = base();
+        let tomorrow = Utc::now() + chrono::Duration::days(1);
+        v["start_date"] = json!(tomorrow.to_rfc3339());
+        let message = message(v);
+        assert!(message.contains("start_date"), "{message}");
+        assert!(message.contains("future"), "{message}");
     }
 
     #[test]

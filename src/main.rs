@@ -9,8 +9,9 @@ use clap::Parser;
 
 use source_100ms::cli::Cli;
 use source_100ms::commands;
-use source_100ms::output::Output;
+use source_100ms::output::{report, Output};
 use source_100ms::protocol::{FailureType, Message, Trace, TraceError};
+use source_100ms::read::Outcome;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -29,11 +30,11 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(commands::run(cli.command, output.clone()));
     let code = match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(Outcome::Complete) => ExitCode::SUCCESS,
+        Ok(Outcome::Incomplete) => ExitCode::FAILURE,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
-            commands::report(&output, &e, None);
+            report(&output, &e, None);
             ExitCode::FAILURE
         }
     };

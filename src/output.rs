@@ -13,7 +13,8 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::protocol::{now_millis, Message};
+use crate::error::Error;
+use crate::protocol::{now_millis, Message, Trace};
 
 /// 256 KiB: large enough that a record rarely costs a system call, small enough to stay cheap.
 const BUFFER_BYTES: usize = 256 * 1024;
@@ -167,6 +168,19 @@ struct Descriptor<'a> {
 struct Stats {
     #[serde(rename = "recordCount")]
     record_count: f64,
+}
+
+/// Prints `error` as the protocol's TRACE ERROR.
+pub fn report(output: &Output, error: &Error, stream: Option<&str>) {
+    let trace = Trace::error(crate::protocol::TraceError {
+        message: error.to_string(),
+        internal_message: None,
+        failure_type: error.failure_type(),
+        stream_descriptor: stream.map(|name| crate::protocol::StreamDescriptor {
+            name: name.to_owned(),
+        }),
+    });
+    let _ = output.message(&Message::Trace { trace });
 }
 
 #[cfg(test)]

@@ -11,71 +11,86 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use serde_json::Value;
 
-use crate::commands::{client, read_file, report};
-use crate::config::Config;
-use crate::engine::{check_state, read_stream, Context, StreamDef};
+use crate::config::{read_file, Config};
+use crate::engine::{listings_for, read_stream, timestamp, Context, SavedState, StreamDef};
 use crate::error::{Error, Result};
-use crate::http::Observer;
-use crate::output::Output;
+use crate::http::{Auth, Client, ClientOptions, Observer, MAX_CLOCK_SKEW, MAX_TOTAL_TIME};
+use crate::output::{report, Output};
 use crate::protocol::{ConfiguredCatalog, Message, StateMessage, StreamState, SyncMode, Trace};
 use crate::streams;
 
 /// How often a long read reports its progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Reads the catalog's streams. Returns whether every stream completed.
+/// How a command ended: everything done, or a stream that did not complete (reported already),
+/// which exits non-zero as the platform expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Complete,
+    Incomplete,
+}
+
+/// Builds the client `read` uses.
+pub fn client(config: &Config, observer: Arc<dyn Observer>) -> Result<Client> {
+    build_client(config, config.max_retries, MAX_TOTAL_TIME, observer)
+}
+
+pub fn build_client(
+    config: &Config,
+    max_retries: u32,
+    max_total_time: Duration,
+    observer: Arc<dyn Observer>,
+) -> Result<Client> {
+    let auth = Auth::new(&config.credentials)?;
+    let options = ClientOptions {
+        base_url: config.api_base_url.clone(),
+        requests_per_second: config.requests_per_second,
+        max_concurrent_requests: config.max_concurrent_requests,
+        max_retries,
+        initial_backoff: config.retry_initial_backoff,
+        max_total_time,
+        secrets: config.secrets().into_iter().map(str::to_owned).collect(),
+    };
+    Ok(Client::new(options, auth, observer)?)
+}
+
+/// Hears of waits and says nothing (`check` has no stream to keep alive).
+pub struct Silent;
+
+impl Observer for Silent {
+    fn waiting(&self, _: &str, _: Duration, _: bool) {}
+}
+
+/// One stream the catalog selects, as it will be read.
+struct Selected {
+    def: &'static StreamDef,
+    incremental: bool,
+    state: SavedState,
+}
+
+/// Reads the catalog's streams.
 pub async fn read(
     config: Config,
     catalog_path: &Path,
     state_path: Option<&Path>,
     output: Arc<Output>,
-) -> Result<bool> {
+) -> Result<Outcome> {
     let catalog = parse_catalog(&read_file(catalog_path, "catalog")?)?;
-    let mut states = match state_path {
+    let states = match state_path {
         Some(path) => parse_state(&read_file(path, "state")?)?,
         None => BTreeMap::new(),
     };
-
-    let mut selected: Vec<(&'static StreamDef, bool)> = Vec::new();
-    let mut all_known = true;
-    for configured in &catalog.streams {
-        let name = configured.stream.name.as_str();
-        let Some(def) = streams::find(name) else {
-            all_known = false;
-            report(
-                &output,
-                &Error::config(format!(
-                    "The catalog names a stream this connector does not have: {name:?}. Run \
-                     discover for the list of streams."
-                )),
-                Some(name),
-            );
-            output.message(&Message::Trace {
-                trace: Trace::status(name, StreamState::Incomplete),
-            })?;
-            continue;
-        };
-        if selected.iter().any(|(d, _)| d.name == def.name) {
-            continue;
-        }
-        // Incremental asked of a stream without a cursor is read whole (PyAirbyte asks so).
-        let incremental =
-            configured.sync_mode == SyncMode::Incremental && def.cursor.field().is_some();
-        if incremental {
-            if let Some(state) = states.get(def.name) {
-                check_state(def, state)?;
-            }
-        }
-        selected.push((def, incremental));
-    }
-
+    let (selected, all_known) = select(&catalog, &states, &output)?;
     let heartbeat = Arc::new(Heartbeat {
         output: output.clone(),
     });
+    let defs: Vec<&StreamDef> = selected.iter().map(|s| s.def).collect();
     let ctx = Arc::new(Context {
-        client: client(&config, config.max_retries, heartbeat)?,
+        client: Arc::new(client(&config, heartbeat)?),
+        listings: listings_for(&defs),
         output: output.clone(),
         start_date: config.start_date,
         end_date: config.end_date,
@@ -84,13 +99,75 @@ pub async fn read(
         sweep_every: config.join_failure_sweep,
         peer_quality_stats_days: config.peer_quality_stats_days,
     });
+    let all_complete = read_all(&ctx, selected).await? && all_known;
+    output.flush()?;
+    Ok(if all_complete {
+        Outcome::Complete
+    } else {
+        Outcome::Incomplete
+    })
+}
 
+/// The catalog's streams with their states, checked before anything is read; and whether the
+/// connector knows every stream the catalog names (an unknown one is reported INCOMPLETE).
+fn select(
+    catalog: &ConfiguredCatalog,
+    states: &BTreeMap<String, Value>,
+    output: &Output,
+) -> Result<(Vec<Selected>, bool)> {
+    let mut selected: Vec<Selected> = Vec::new();
+    let mut all_known = true;
+    for configured in &catalog.streams {
+        let name = configured.stream.name.as_str();
+        let Some(def) = streams::find(name) else {
+            all_known = false;
+            let unknown = Error::config(format!(
+                "The catalog names a stream this connector does not have: {name:?}. Run \
+                 discover for the list of streams."
+            ));
+            report(output, &unknown, Some(name));
+            output.message(&Message::Trace {
+                trace: Trace::status(name, StreamState::Incomplete),
+            })?;
+            continue;
+        };
+        // Incremental asked of a stream without a cursor is read whole (PyAirbyte asks so).
+        let incremental =
+            configured.sync_mode == SyncMode::Incremental && def.cursor.field().is_some();
+        if let Some(first) = selected.iter().find(|s| s.def.name == def.name) {
+            duplicate(name, first.incremental, incremental)?;
+            continue;
+        }
+        let state = match (incremental, states.get(def.name)) {
+            (true, Some(state)) => {
+                let parsed = SavedState::parse(def, Some(state))?;
+                warn_if_future(def.name, state);
+                parsed
+            }
+            _ => SavedState::Fresh,
+        };
+        selected.push(Selected {
+            def,
+            incremental,
+            state,
+        });
+    }
+    Ok((selected, all_known))
+}
+
+/// Reads every selected stream concurrently, then logs a summary line per stream. Returns
+/// whether every stream completed.
+async fn read_all(ctx: &Arc<Context>, selected: Vec<Selected>) -> Result<bool> {
     let started = Instant::now();
-    let names: Vec<&'static str> = selected.iter().map(|(d, _)| d.name).collect();
-    let progress = tokio::spawn(report_progress(ctx.clone(), names.clone()));
+    let names: Vec<&'static str> = selected.iter().map(|s| s.def.name).collect();
+    let progress = tokio::spawn(report_progress(ctx.clone(), names));
     let mut tasks = Vec::new();
-    for (def, incremental) in selected {
-        let state = states.remove(def.name);
+    for Selected {
+        def,
+        incremental,
+        state,
+    } in selected
+    {
         let ctx = ctx.clone();
         tasks.push(tokio::spawn(async move {
             let began = Instant::now();
@@ -98,7 +175,7 @@ pub async fn read(
             (def.name, ok, began.elapsed())
         }));
     }
-    let mut all_complete = all_known;
+    let mut all_complete = true;
     let mut summaries = Vec::new();
     for task in tasks {
         match task.await {
@@ -116,17 +193,62 @@ pub async fn read(
     let stats = ctx.client.stats();
     for (name, took) in summaries {
         let s = stats.get(name).copied().unwrap_or_default();
+        let refused = match s.refused_page_sizes {
+            0 => String::new(),
+            n => format!(" ({n} refused for their page size)"),
+        };
         tracing::info!(
-            "{name}: {} records, {} requests, {} retries, {:.1} s",
-            output.records_emitted(name),
+            "{name}: {} records, {} requests{refused}, {} retries, {:.1} s",
+            ctx.output.records_emitted(name),
             s.requests,
             s.retries,
             took.as_secs_f64()
         );
     }
     tracing::info!("read finished in {:.1} s", started.elapsed().as_secs_f64());
-    output.flush()?;
     Ok(all_complete)
+}
+
+/// A stream the catalog names twice. Twice the same way is harmless, and it is read once with
+/// a warning; a full refresh and an incremental read of one stream cannot both be done, and
+/// guessing which was meant could cost a full re-read or a skipped one, so that is a config
+/// error.
+fn duplicate(name: &str, first_incremental: bool, incremental: bool) -> Result<()> {
+    let mode = |incremental| {
+        if incremental {
+            "incremental"
+        } else {
+            "full_refresh"
+        }
+    };
+    if first_incremental != incremental {
+        return Err(Error::config(format!(
+            "The catalog names the stream {name:?} twice, once {} and once {}; keep one entry.",
+            mode(first_incremental),
+            mode(incremental)
+        )));
+    }
+    tracing::warn!(
+        "the catalog names the stream {name:?} twice ({}); it is read once",
+        mode(incremental)
+    );
+    Ok(())
+}
+
+/// A cursor no trusted clock could have written yet: the stream reads nothing until its time
+/// comes (the acceptance tests expect exactly that of a far-future state), which the user
+/// should hear of. Within [`MAX_CLOCK_SKEW`] it may come from an API clock ahead of ours.
+fn warn_if_future(stream: &str, state: &Value) {
+    let Some(cursor) = timestamp(state, "cursor") else {
+        return;
+    };
+    let now = Utc::now();
+    if cursor > now + MAX_CLOCK_SKEW {
+        tracing::warn!(
+            "{stream}: the state's cursor {cursor} is in the future (it is now {now}); nothing \
+             newer than it is read until then. Reset the stream's state if that is not meant."
+        );
+    }
 }
 
 /// Reads one stream between its status messages. `Ok(false)` when the stream failed (and was
@@ -135,7 +257,7 @@ async fn read_framed(
     ctx: Arc<Context>,
     def: &'static StreamDef,
     incremental: bool,
-    state: Option<Value>,
+    state: SavedState,
 ) -> Result<bool> {
     let status = |s| Message::Trace {
         trace: Trace::status(def.name, s),
@@ -292,6 +414,15 @@ mod tests {
             assert!(matches!(err, Error::Config(_)), "{text}: {err}");
             assert!(err.to_string().contains("state"));
         }
+    }
+
+    #[test]
+    fn a_stream_named_twice_in_two_modes_is_a_config_error() {
+        assert!(duplicate("rooms", true, true).is_ok());
+        assert!(duplicate("rooms", false, false).is_ok());
+        let err = duplicate("rooms", false, true).unwrap_err();
+        assert!(matches!(err, Error::Config(_)));
+        assert!(err.to_string().contains("\"rooms\" twice"), "{err}");
     }
 
     #[test]

@@ -8,23 +8,24 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
+use super::context::Context;
 use super::cursor::timestamp;
-use super::pages::{Listing, Pager};
+use super::pages::Listing;
+use super::shared::Pages;
 use super::{Attach, Envelope};
 use crate::error::Result;
-use crate::http::Client;
 
-pub struct Attacher<'c> {
+pub struct Attacher {
     spec: &'static Attach,
-    pager: Pager<'c>,
+    pager: Pages,
     by_parent: HashMap<String, Vec<Value>>,
     /// The oldest child read so far.
     reached: Option<DateTime<Utc>>,
     ended: bool,
 }
 
-impl<'c> Attacher<'c> {
-    pub fn new(client: &'c Client, stream: &'static str, spec: &'static Attach) -> Attacher<'c> {
+impl Attacher {
+    pub fn new(ctx: &Context, stream: &'static str, spec: &'static Attach) -> Attacher {
         let listing = Listing {
             stream,
             path: spec.path.to_owned(),
@@ -33,7 +34,7 @@ impl<'c> Attacher<'c> {
         };
         Attacher {
             spec,
-            pager: Pager::new(client, listing),
+            pager: ctx.listings.pages(&ctx.client, listing),
             by_parent: HashMap::new(),
             reached: None,
             ended: false,

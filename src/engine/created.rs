@@ -16,12 +16,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use super::attach::Attacher;
+use super::context::{listing, Context, Emitter};
 use super::cursor::{
-    parse_state, query_time, query_time_ceil, timestamp, to_value, CreatedState, PendingObject,
-    SAFETY_MARGIN,
+    query_time, query_time_ceil, timestamp, to_value, CreatedState, PendingObject, SavedState,
+    Window, SAFETY_MARGIN,
 };
-use super::pages::Pager;
-use super::read::{listing, static_partitions, Context, Emitter};
+use super::partitions::static_partitions;
 use super::{Partition, StreamDef};
 use crate::error::Result;
 
@@ -47,7 +47,7 @@ fn next_span(span: Duration, listed: usize) -> Duration {
     span.clamp(Duration::hours(1), Duration::days(4_000_000))
 }
 
-pub struct Window {
+pub struct Spec {
     pub field: &'static str,
     pub server_filter: bool,
     pub still_changing: Option<fn(&Value) -> bool>,
@@ -65,14 +65,14 @@ struct Known {
 }
 
 /// One sync's reading of a created-windowed stream.
-struct Reader<'c> {
-    window: Window,
+struct Reader {
+    spec: Spec,
     known: Known,
     incremental: bool,
     /// Objects changed after this are remembered for the next sync.
     remember_after: Option<DateTime<Utc>>,
     emitter: Emitter,
-    attacher: Option<Attacher<'c>>,
+    attacher: Option<Attacher>,
     remembered: Vec<PendingObject>,
     /// Ids emitted in the current slice: an object listed under two partitions (a session that
     /// ended between the live and the ended listing) is emitted once.
@@ -82,15 +82,18 @@ struct Reader<'c> {
 pub async fn read(
     ctx: &Context,
     def: &'static StreamDef,
-    window: Window,
+    spec: Spec,
     incremental: bool,
-    state: Option<Value>,
+    state: SavedState,
 ) -> Result<()> {
     let floor = ctx.floor();
-    let state = parse_state::<CreatedState>(def.name, state.as_ref())?.unwrap_or(CreatedState {
-        cursor: floor,
-        ..CreatedState::default()
-    });
+    let state = match state {
+        SavedState::Created(s) => s,
+        _ => CreatedState {
+            cursor: floor,
+            ..CreatedState::default()
+        },
+    };
     let previous = state.cursor.max(floor);
     // The window is open below: start just before the oldest object to read again.
     let scan_from = state
@@ -99,33 +102,13 @@ pub async fn read(
         .map_or(previous - ctx.lookback, |p| p.min(previous - ctx.lookback))
         .max(floor);
     // Closed slices up to about now, then one open slice whose end the API's clock decides.
-    let horizon = (window.server_filter && incremental).then(|| {
+    let horizon = (spec.server_filter && incremental).then(|| {
         ctx.end_date
             .unwrap_or_else(|| ctx.client.server_now() - SAFETY_MARGIN)
     });
     let partitions = static_partitions(ctx, def).await?;
-    let mut reader = Reader {
-        known: Known {
-            previous,
-            zone: previous - ctx.lookback,
-            pending: state
-                .pending
-                .iter()
-                .map(|p| (p.id.clone(), p.clone()))
-                .collect(),
-            pending_since: state.pending_since,
-        },
-        incremental,
-        remember_after: horizon.map(|h| h - ctx.lookback),
-        emitter: Emitter::new(ctx, def),
-        attacher: def
-            .attach
-            .as_ref()
-            .map(|spec| Attacher::new(&ctx.client, def.name, spec)),
-        remembered: Vec::new(),
-        slice_ids: HashSet::new(),
-        window,
-    };
+    let remember_after = horizon.map(|h| h - ctx.lookback);
+    let mut reader = Reader::new(ctx, def, spec, incremental, &state, remember_after);
     let mut span = FIRST_SLICE;
     let mut lower = scan_from;
     loop {
@@ -170,7 +153,40 @@ struct Slice<'p> {
     partition: &'p Partition,
 }
 
-impl Reader<'_> {
+impl Reader {
+    fn new(
+        ctx: &Context,
+        def: &'static StreamDef,
+        spec: Spec,
+        incremental: bool,
+        state: &CreatedState,
+        remember_after: Option<DateTime<Utc>>,
+    ) -> Reader {
+        let previous = state.cursor.max(ctx.floor());
+        Reader {
+            known: Known {
+                previous,
+                zone: previous - ctx.lookback,
+                pending: state
+                    .pending
+                    .iter()
+                    .map(|p| (p.id.clone(), p.clone()))
+                    .collect(),
+                pending_since: state.pending_since,
+            },
+            incremental,
+            remember_after,
+            emitter: Emitter::new(ctx, def),
+            attacher: def
+                .attach
+                .as_ref()
+                .map(|spec| Attacher::new(ctx, def.name, spec)),
+            remembered: Vec::new(),
+            slice_ids: HashSet::new(),
+            spec,
+        }
+    }
+
     /// Every page of one partition within one slice; returns how many objects were listed.
     async fn read_slice(
         &mut self,
@@ -180,13 +196,14 @@ impl Reader<'_> {
         end: &mut Option<Option<DateTime<Utc>>>,
     ) -> Result<usize> {
         let mut request = listing(def, slice.partition);
-        if self.window.server_filter {
+        if self.spec.server_filter {
             request.params.push(("after", query_time(slice.lower)));
             if let Some(before) = slice.closed_end.or(ctx.end_date) {
                 request.params.push(("before", query_time_ceil(before)));
             }
         }
-        let mut pager = Pager::new(&ctx.client, request);
+        // Shared with another stream of the sync that reads the same (recording assets).
+        let mut pager = ctx.listings.pages(&ctx.client, request);
         let mut listed = 0;
         while let Some(page) = pager.next().await? {
             let window_end =
@@ -225,16 +242,20 @@ impl Reader<'_> {
         end: Option<DateTime<Utc>>,
         remember_after: Option<DateTime<Utc>>,
     ) -> Selection {
-        let Some(created) = timestamp(object, self.window.field) else {
+        let Some(created) = timestamp(object, self.spec.field) else {
             // Without a creation time there is no window to place it in: emit it.
             return Selection::Emit(Decision::default());
         };
         // Ids order by the creation second, so objects of one second may come out of order:
         // stop only a second past the window.
-        if !self.window.server_filter && created < lower - Duration::seconds(1) {
+        if !self.spec.server_filter && created < lower - Duration::seconds(1) {
             return Selection::PastWindow;
         }
-        if created <= lower || end.is_some_and(|e| created > e) {
+        let window = Window {
+            after: lower,
+            until: end,
+        };
+        if !window.contains(Some(created)) {
             return Selection::Skip;
         }
         let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
@@ -247,9 +268,9 @@ impl Reader<'_> {
         if read_before {
             return Selection::Skip;
         }
-        let changed = self.window.updated.and_then(|f| timestamp(object, f));
+        let changed = self.spec.updated.and_then(|f| timestamp(object, f));
         let remember = self.incremental
-            && (self.window.still_changing.is_some_and(|f| f(object))
+            && (self.spec.still_changing.is_some_and(|f| f(object))
                 || remember_after.is_some_and(|r| created > r || changed.is_some_and(|c| c > r)));
         Selection::Emit(Decision {
             id: id.to_owned(),

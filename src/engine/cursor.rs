@@ -23,6 +23,22 @@ pub const MAX_SESSION_LENGTH: Duration = Duration::hours(12);
 /// coarser bound that may re-read records but never skips one.
 pub const MAX_TRACKED: usize = 10_000;
 
+/// `(after, until]`: the instants one read emits. Open below, so the next read, starting where
+/// this one ended, neither repeats nor skips an instant; `until: None` is unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub after: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    /// Whether a record with this timestamp is emitted. Without one there is no telling where
+    /// it belongs: it is emitted rather than lost.
+    pub fn contains(&self, t: Option<DateTime<Utc>>) -> bool {
+        t.is_none_or(|t| t > self.after && self.until.is_none_or(|u| t <= u))
+    }
+}
+
 /// The instant in `record[field]`, if it holds an RFC 3339 timestamp other than Go's zero time.
 pub fn timestamp(record: &Value, field: &str) -> Option<DateTime<Utc>> {
     let text = record.get(field)?.as_str()?;
@@ -47,7 +63,7 @@ pub fn query_time_ceil(t: DateTime<Utc>) -> String {
 }
 
 /// A state for one stream, read from the state file.
-pub fn parse_state<T: DeserializeOwned>(stream: &str, state: Option<&Value>) -> Result<Option<T>> {
+fn parse_state<T: DeserializeOwned>(stream: &str, state: Option<&Value>) -> Result<Option<T>> {
     match state {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) if map.is_empty() => Ok(None),
@@ -63,21 +79,32 @@ pub fn parse_state<T: DeserializeOwned>(stream: &str, state: Option<&Value>) -> 
     }
 }
 
-/// Checks a stream's state before the sync starts, so a malformed one stops nothing half-way.
-pub fn check_state(def: &super::StreamDef, state: &Value) -> Result<()> {
-    use super::Cursor;
-    let state = Some(state);
-    match def.cursor {
-        Cursor::None => Ok(()),
-        Cursor::Updated { .. } => parse_state::<UpdatedState>(def.name, state).map(drop),
-        Cursor::Created { .. } => parse_state::<CreatedState>(def.name, state).map(drop),
-        Cursor::Events { .. } => parse_state::<EventsState>(def.name, state).map(drop),
-        Cursor::PeerStats { .. } => {
-            parse_state::<super::peer_stats::PeerStatsState>(def.name, state).map(drop)
+/// A stream's state from the state file, parsed once, before the sync starts (so a malformed
+/// one stops nothing half-way), into the form its cursor keeps.
+#[derive(Debug, Clone, Default)]
+pub enum SavedState {
+    /// No state: the stream reads from the start date.
+    #[default]
+    Fresh,
+    Updated(UpdatedState),
+    Created(CreatedState),
+    Events(EventsState),
+    PeerStats(super::peer_stats::PeerStatsState),
+    Webhooks(super::webhooks::WebhooksState),
+}
+
+impl SavedState {
+    pub fn parse(def: &super::StreamDef, state: Option<&Value>) -> Result<SavedState> {
+        use super::Cursor;
+        Ok(match def.cursor {
+            Cursor::None => None,
+            Cursor::Updated { .. } => parse_state(def.name, state)?.map(SavedState::Updated),
+            Cursor::Created { .. } => parse_state(def.name, state)?.map(SavedState::Created),
+            Cursor::Events { .. } => parse_state(def.name, state)?.map(SavedState::Events),
+            Cursor::PeerStats { .. } => parse_state(def.name, state)?.map(SavedState::PeerStats),
+            Cursor::Webhooks { .. } => parse_state(def.name, state)?.map(SavedState::Webhooks),
         }
-        Cursor::Webhooks { .. } => {
-            parse_state::<super::webhooks::WebhooksState>(def.name, state).map(drop)
-        }
+        .unwrap_or_default())
     }
 }
 
@@ -190,6 +217,22 @@ pub struct SweepState {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn windows_are_open_below_closed_above_and_keep_the_undated() {
+        let t = |s: &str| Some(s.parse::<DateTime<Utc>>().unwrap());
+        let w = Window {
+            after: t("2024-01-01T00:00:00Z").unwrap(),
+            until: t("2024-01-02T00:00:00Z"),
+        };
+        assert!(!w.contains(t("2024-01-01T00:00:00Z")));
+        assert!(w.contains(t("2024-01-01T00:00:00.000000001Z")));
+        assert!(w.contains(t("2024-01-02T00:00:00Z")));
+        assert!(!w.contains(t("2024-01-02T00:00:00.000000001Z")));
+        assert!(w.contains(None));
+        let open = Window { until: None, ..w };
+        assert!(open.contains(t("2999-01-01T00:00:00Z")));
+    }
 
     #[test]
     fn timestamps_with_any_precision() {

@@ -21,13 +21,14 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
+use super::context::{for_each_partition, Context, Emitter};
 use super::cursor::{
-    parse_state, timestamp, to_value, EventsState, SweepState, TrackedSession, MAX_SESSION_LENGTH,
-    MAX_TRACKED,
+    timestamp, to_value, EventsState, SavedState, SweepState, TrackedSession, Window,
+    MAX_SESSION_LENGTH, MAX_TRACKED,
 };
 use super::pages::{Listing, Pager};
-use super::partitions::{self, ended_at, Listed};
-use super::read::{for_each_partition, Context, Emitter};
+use super::partitions::{self, ended_at};
+use super::shared::Listed;
 use super::{Partition, Path, StreamDef};
 use crate::error::{Error, Result};
 
@@ -65,6 +66,38 @@ struct Part {
     exact_zone: bool,
 }
 
+impl Part {
+    /// A partition of a sync after the first: from its cursor less the lookback, with the
+    /// state's zone counts; or, if a sync that did not complete read it already, from where that
+    /// one got (its zone emitted again, as nothing counted it).
+    fn new(
+        ctx: &Context,
+        state: &EventsState,
+        kind: Kind,
+        room_id: &str,
+        session_id: Option<String>,
+        cursor: DateTime<Utc>,
+    ) -> Part {
+        let key = match (kind, &session_id) {
+            (Kind::Session, Some(session)) => format!("s:{session}"),
+            (Kind::Sweep, _) => format!("r:{room_id}"),
+            _ => format!("w:{room_id}"),
+        };
+        let (from, exact_zone) = match state.done.get(&key) {
+            Some(reached) => (*reached, false),
+            None => (cursor, true),
+        };
+        Part {
+            key,
+            kind,
+            room_id: room_id.to_owned(),
+            session_id,
+            lower: (from - ctx.lookback).max(ctx.floor()),
+            exact_zone,
+        }
+    }
+}
+
 /// What a sync reads, and what it learned on the way that the next state needs.
 struct Plan {
     parts: Vec<Part>,
@@ -98,7 +131,7 @@ pub async fn read(
     def: &'static StreamDef,
     field: &'static str,
     incremental: bool,
-    state: Option<Value>,
+    state: SavedState,
 ) -> Result<()> {
     if ctx.start_date < Utc::now() - EVENT_RETENTION {
         tracing::warn!(
@@ -107,7 +140,10 @@ pub async fn read(
             ctx.start_date
         );
     }
-    let state = parse_state::<EventsState>(def.name, state.as_ref())?.filter(|_| incremental);
+    let state = match state {
+        SavedState::Events(s) if incremental => Some(s),
+        _ => None,
+    };
     let plan = match &state {
         Some(s) if s.sweep.is_some() => plan_by_session(&ctx, def, s).await?,
         _ => plan_whole(&ctx, def, state.as_ref()).await?,
@@ -155,7 +191,7 @@ async fn plan_whole(
     def: &'static StreamDef,
     state: Option<&EventsState>,
 ) -> Result<Plan> {
-    let rooms = partitions::rooms(&ctx.client, def.name, None).await?;
+    let rooms = partitions::rooms(ctx, def.name, None).await?;
     let room_created = created_times(&rooms);
     let floor = ctx.floor();
     let parts = room_created
@@ -201,7 +237,7 @@ async fn plan_by_session(
         rooms: BTreeMap::new(),
     });
     let client = &ctx.client;
-    let live = partitions::live_sessions(client, def.name).await?;
+    let live = partitions::live_sessions(ctx, def.name).await?;
     // After a first response, so that "now" is the API's clock, as `ran_at` is.
     let due = client.server_now() - sweep.ran_at >= ctx.sweep_every;
     // Without the list of sessions live at the last sync, every session that could have been.
@@ -210,8 +246,8 @@ async fn plan_by_session(
     } else {
         since - MAX_SESSION_LENGTH
     };
-    let ended = partitions::ended_sessions(client, def.name, back.max(floor)).await?;
-    let rooms = partitions::rooms(client, def.name, (!due).then_some(since)).await?;
+    let ended = partitions::ended_sessions(ctx, def.name, back.max(floor)).await?;
+    let rooms = partitions::rooms(ctx, def.name, (!due).then_some(since)).await?;
     let sessions = candidates(state, &live, &ended, since);
     let room_created = created_times(&rooms);
     let whole: BTreeSet<&String> = room_created
@@ -219,51 +255,22 @@ async fn plan_by_session(
         .filter(|(room, created)| **created > since && !sweep.rooms.contains_key(*room))
         .map(|(room, _)| room)
         .collect();
-    let lower = |key: &str, cursor: DateTime<Utc>| match state.done.get(key) {
-        Some(reached) => ((*reached - ctx.lookback).max(floor), false),
-        None => ((cursor - ctx.lookback).max(floor), true),
+    let part = |kind, room: &str, session: Option<&String>, cursor| {
+        Part::new(ctx, state, kind, room, session.cloned(), cursor)
     };
-    let mut parts = Vec::new();
-    for room in &whole {
-        let key = format!("w:{room}");
-        let (lower, exact_zone) = lower(&key, previous);
-        parts.push(Part {
-            key,
-            kind: Kind::Whole,
-            room_id: (*room).clone(),
-            session_id: None,
-            lower,
-            exact_zone,
-        });
-    }
+    let mut parts: Vec<Part> = whole
+        .iter()
+        .map(|room| part(Kind::Whole, room, None, previous))
+        .collect();
     for (id, candidate) in &sessions {
-        if whole.contains(&candidate.room_id) {
-            continue;
+        if !whole.contains(&candidate.room_id) {
+            parts.push(part(Kind::Session, &candidate.room_id, Some(id), previous));
         }
-        let key = format!("s:{id}");
-        let (lower, exact_zone) = lower(&key, previous);
-        parts.push(Part {
-            key,
-            kind: Kind::Session,
-            room_id: candidate.room_id.clone(),
-            session_id: Some(id.clone()),
-            lower,
-            exact_zone,
-        });
     }
     if due {
         for room in room_created.keys().filter(|r| !whole.contains(r)) {
-            let key = format!("r:{room}");
             let cursor = sweep.rooms.get(room).copied().unwrap_or(sweep.cursor);
-            let (lower, exact_zone) = lower(&key, cursor);
-            parts.push(Part {
-                key,
-                kind: Kind::Sweep,
-                room_id: room.clone(),
-                session_id: None,
-                lower,
-                exact_zone,
-            });
+            parts.push(part(Kind::Sweep, room, None, cursor));
         }
     }
     Ok(Plan {
@@ -498,7 +505,11 @@ async fn read_part(
                 emitter.emit(event, &partition)?;
                 continue;
             };
-            if t <= part.lower || end.is_some_and(|e| t > e) {
+            let window = Window {
+                after: part.lower,
+                until: end,
+            };
+            if !window.contains(Some(t)) {
                 continue;
             }
             if let Some(event) = zones.sort(group, t, event) {

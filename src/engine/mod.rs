@@ -3,6 +3,7 @@
 //! none of them contains a loop.
 
 mod attach;
+mod context;
 mod created;
 mod cursor;
 mod drift;
@@ -11,10 +12,20 @@ mod pages;
 mod partitions;
 mod peer_stats;
 mod read;
+mod shared;
 mod webhooks;
+mod whole;
 
-pub use cursor::{check_state, timestamp};
-pub use read::{read_stream, Context};
+pub use context::Context;
+pub use cursor::{timestamp, SavedState};
+pub use pages::parse_page;
+pub use read::read_stream;
+pub use shared::Listings;
+
+/// The shared listings of a sync that reads `defs`.
+pub fn listings_for(defs: &[&StreamDef]) -> Listings {
+    Listings::new(defs.iter().flat_map(|d| partitions::listings_read_by(d)))
+}
 
 use serde_json::Value;
 
@@ -31,6 +42,60 @@ pub struct StreamDef {
     /// Objects of a second listing to attach to each record.
     pub attach: Option<Attach>,
     pub records: Records,
+}
+
+impl StreamDef {
+    /// Rejects the combinations the engine would otherwise ignore without a word: a stream
+    /// declared so is a bug, caught by the test over every stream.
+    pub fn check(&self) -> Result<(), String> {
+        let created = matches!(self.cursor, Cursor::Created { .. });
+        if matches!(self.cursor, Cursor::Updated { .. })
+            && !matches!(self.request.path, Path::Fixed(_))
+        {
+            return Err(format!(
+                "{}: an updated cursor lists a fixed path whole",
+                self.name
+            ));
+        }
+        if self.attach.is_some() && !created {
+            return Err(format!(
+                "{}: only a created cursor attaches children",
+                self.name
+            ));
+        }
+        if matches!(self.cursor, Cursor::Events { .. })
+            && !matches!(self.partitions, Partitions::None)
+        {
+            return Err(format!(
+                "{}: the events cursor finds its own partitions",
+                self.name
+            ));
+        }
+        match (&self.request.path, &self.partitions) {
+            (Path::PerRoom { .. }, Partitions::LiveRooms) => {}
+            (Path::PerRoom { .. }, _) => {
+                return Err(format!(
+                    "{}: a per-room path needs room partitions",
+                    self.name
+                ))
+            }
+            (Path::Fixed(_), Partitions::LiveRooms) => {
+                return Err(format!(
+                    "{}: room partitions need a per-room path",
+                    self.name
+                ))
+            }
+            (Path::Fixed(_), _) => {}
+        }
+        let paged = self.request.envelope != Envelope::PeersMap;
+        if !paged && !matches!(self.cursor, Cursor::None) {
+            return Err(format!(
+                "{}: an unpaged map has no cursor to keep",
+                self.name
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Children from a second newest-first listing, attached to their parents in one merged pass

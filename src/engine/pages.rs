@@ -4,20 +4,28 @@
 //! A listing ends when a page has no objects (`data` null, missing or `[]`), when the cursor
 //! (`last` or `next`) is missing or empty, or, for `{limit, data, last}` lists, when the API
 //! found fewer objects than the `limit` it says it tried for (its documented meaning), which
-//! saves the empty request at the end. A cursor seen before, or more than [`MAX_PAGES`] pages,
+//! saves the empty request at the end. A cursor seen before, a page that brings nothing the
+//! previous page did not (the same ids under a fresh cursor), or more than [`MAX_PAGES`] pages,
 //! is an error rather than an endless copy of the same data.
+//!
+//! The page size is the API's documented maximum, [`PAGE_SIZES`]`[0]`. Some of its docs give a
+//! smaller range (10–20 for sessions), and an API that enforces one answers 400 naming `limit`:
+//! the request is then sent again with the next smaller size, which the client remembers for
+//! every later listing of the path.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::Envelope;
 use crate::error::{Error, Result};
-use crate::http::Client;
+use crate::http::{Client, HttpError};
 
-/// Objects asked for per page: the API's maximum.
-pub const PAGE_SIZE: usize = 100;
+/// Objects asked for per page, largest first: the API's documented maximum, then the top and
+/// the bottom of the narrowest range its docs give.
+pub const PAGE_SIZES: [usize; 3] = [100, 20, 10];
 /// No listing is longer than this (ten million objects at 100 a page).
 pub const MAX_PAGES: usize = 100_000;
 
@@ -29,6 +37,7 @@ pub struct Page {
 }
 
 /// One listing to page through.
+#[derive(Debug, Clone)]
 pub struct Listing {
     pub stream: &'static str,
     pub path: String,
@@ -38,28 +47,32 @@ pub struct Listing {
 
 /// A lazy sequence of the pages of one listing: each [`Pager::next`] makes at most one
 /// request, so callers can stop, or do other work, between pages.
-pub struct Pager<'c> {
-    client: &'c Client,
+pub struct Pager {
+    client: Arc<Client>,
     listing: Listing,
+    /// The page size to ask for; `None` for an unpaginated listing.
+    page_size: Option<usize>,
     cursor: Option<String>,
     seen: HashSet<String>,
+    /// The ids of the previous page.
+    previous_ids: HashSet<String>,
     pages: usize,
     done: bool,
 }
 
-impl<'c> Pager<'c> {
-    pub fn new(client: &'c Client, mut listing: Listing) -> Pager<'c> {
-        match listing.envelope {
-            Envelope::Data | Envelope::Events => {
-                listing.params.push(("limit", PAGE_SIZE.to_string()))
-            }
-            Envelope::PeersMap | Envelope::PageNumbers | Envelope::Single => {}
-        }
+impl Pager {
+    pub fn new(client: &Arc<Client>, listing: Listing) -> Pager {
+        let page_size = match listing.envelope {
+            Envelope::Data | Envelope::Events => Some(PAGE_SIZES[0]),
+            Envelope::PeersMap | Envelope::PageNumbers | Envelope::Single => None,
+        };
         Pager {
-            client,
+            client: client.clone(),
             listing,
+            page_size,
             cursor: None,
             seen: HashSet::new(),
+            previous_ids: HashSet::new(),
             pages: 0,
             done: false,
         }
@@ -74,20 +87,15 @@ impl<'c> Pager<'c> {
             return Err(self.error(format!("more than {MAX_PAGES} pages")));
         }
         self.pages += 1;
-        let mut query = self.listing.params.clone();
-        if let Some(cursor) = &self.cursor {
-            query.push(("start", cursor.clone()));
-        }
-        let listing = &self.listing;
-        let response = self
-            .client
-            .get(listing.stream, &listing.path, &query)
-            .await?;
+        let (response, page_size) = self.fetch().await?;
         let parsed =
-            parse_page(listing.envelope, &response.body).map_err(|detail| Error::Response {
-                endpoint: format!("GET {}", listing.path),
-                detail,
+            parse_page(self.listing.envelope, &response.body, page_size).map_err(|detail| {
+                Error::Response {
+                    endpoint: self.endpoint(),
+                    detail: self.client.scrub(&detail),
+                }
             })?;
+        self.check_progress(&parsed.items)?;
         match parsed.next {
             Some(next) if !parsed.items.is_empty() && !parsed.exhausted => {
                 if !self.seen.insert(next.clone()) {
@@ -106,10 +114,80 @@ impl<'c> Pager<'c> {
         }))
     }
 
+    /// One page's response, at the largest page size the API accepts: a 400 naming `limit`
+    /// sends the same request again with the next smaller size. Returns the size it was sent
+    /// with.
+    async fn fetch(&mut self) -> Result<(crate::http::Response, Option<usize>)> {
+        let listing = &self.listing;
+        loop {
+            // Another listing of the path may have learned a smaller size meanwhile.
+            let known = self.client.page_size_for(&listing.path);
+            let page_size = match (self.page_size, known) {
+                (Some(ours), Some(known)) => Some(ours.min(known)),
+                (ours, _) => ours,
+            };
+            self.page_size = page_size;
+            let mut query = listing.params.clone();
+            if let Some(size) = page_size {
+                query.push(("limit", size.to_string()));
+            }
+            if let Some(cursor) = &self.cursor {
+                query.push(("start", cursor.clone()));
+            }
+            let refused = match self.client.get(listing.stream, &listing.path, &query).await {
+                Ok(response) => return Ok((response, page_size)),
+                Err(e @ HttpError::PageSizeRefused { .. }) => e,
+                Err(e) => return Err(e.into()),
+            };
+            let smaller = page_size.and_then(|size| PAGE_SIZES.into_iter().find(|s| *s < size));
+            let Some(smaller) = smaller else {
+                return Err(refused.into());
+            };
+            if self.client.limit_page_size(&listing.path, smaller) {
+                tracing::warn!(
+                    "{}: {refused}; every listing of {} asks for {smaller} objects a page from now on",
+                    listing.stream,
+                    self.endpoint()
+                );
+            }
+            self.page_size = Some(smaller);
+        }
+    }
+
+    /// Stops a listing whose page brings no object the previous page did not: a server that
+    /// hands out fresh cursors over the same objects would otherwise have them emitted again
+    /// until the page cap, which the repeated-cursor guard cannot see. Objects without an id
+    /// cannot be told apart, so they count as new. It is an error, like a repeated cursor,
+    /// rather than a quiet end: the listing is known to be broken, and calling it complete
+    /// would let the stream checkpoint past objects it never read.
+    fn check_progress(&mut self, items: &[Value]) -> Result<()> {
+        let ids: HashSet<String> = items
+            .iter()
+            .filter_map(|item| item.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let only_repeats = !items.is_empty()
+            && ids.len() == items.len()
+            && ids.iter().all(|id| self.previous_ids.contains(id));
+        if only_repeats {
+            return Err(self.error(format!(
+                "the page after cursor {:?} brought only the {} objects of the page before it; \
+                 stopping instead of emitting them again",
+                self.cursor.as_deref().unwrap_or_default(),
+                items.len()
+            )));
+        }
+        self.previous_ids = ids;
+        Ok(())
+    }
+
+    fn endpoint(&self) -> String {
+        self.client.scrub(&format!("GET {}", self.listing.path))
+    }
+
     fn error(&self, detail: String) -> Error {
         Error::Pagination {
-            endpoint: format!("GET {}", self.listing.path),
-            detail,
+            endpoint: self.endpoint(),
+            detail: self.client.scrub(&detail),
         }
     }
 }
@@ -127,8 +205,13 @@ pub struct ParsedPage {
 
 /// Reads one response body. Tolerates what the documentation leaves open (`data: null`, a
 /// missing key, an empty cursor); anything else that is not the documented shape is an error
-/// naming the field.
-pub fn parse_page(envelope: Envelope, body: &[u8]) -> std::result::Result<ParsedPage, String> {
+/// naming the field. `page_size` is the `limit` the request was sent with. The error may
+/// quote the body: scrub it before printing.
+pub fn parse_page(
+    envelope: Envelope,
+    body: &[u8],
+    page_size: Option<usize>,
+) -> std::result::Result<ParsedPage, String> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         let excerpt = crate::http::describe_body(body);
         format!("the body is not JSON ({e}); it starts with {excerpt}")
@@ -143,7 +226,8 @@ pub fn parse_page(envelope: Envelope, body: &[u8]) -> std::result::Result<Parsed
             let asked_for_more = map
                 .get("limit")
                 .and_then(Value::as_u64)
-                .is_some_and(|limit| limit as usize == PAGE_SIZE && items.len() < PAGE_SIZE);
+                .zip(page_size)
+                .is_some_and(|(limit, sent)| limit as usize == sent && items.len() < sent);
             Ok(ParsedPage {
                 items,
                 next,
@@ -288,7 +372,7 @@ mod tests {
     use serde_json::json;
 
     fn data(body: Value) -> std::result::Result<ParsedPage, String> {
-        parse_page(Envelope::Data, body.to_string().as_bytes())
+        parse_page(Envelope::Data, body.to_string().as_bytes(), Some(100))
     }
 
     #[test]
@@ -318,6 +402,17 @@ mod tests {
     }
 
     #[test]
+    fn a_short_page_is_judged_by_the_size_sent() {
+        let items: Vec<Value> = (0..20).map(|i| json!({"id": i.to_string()})).collect();
+        let body = json!({"limit": 20, "data": items, "last": "19"}).to_string();
+        let full = parse_page(Envelope::Data, body.as_bytes(), Some(20)).unwrap();
+        assert!(!full.exhausted, "20 of 20 is a full page");
+        let body = json!({"limit": 20, "data": [{"id": "a"}], "last": "a"}).to_string();
+        let short = parse_page(Envelope::Data, body.as_bytes(), Some(20)).unwrap();
+        assert!(short.exhausted, "1 of 20 ends the listing");
+    }
+
+    #[test]
     fn wrong_shapes_name_the_field() {
         assert!(data(json!({"data": {"a": 1}}))
             .unwrap_err()
@@ -331,10 +426,10 @@ mod tests {
         assert!(data(json!([]))
             .unwrap_err()
             .contains("expected a JSON object"));
-        assert!(parse_page(Envelope::Data, b"")
+        assert!(parse_page(Envelope::Data, b"", Some(100))
             .unwrap_err()
             .contains("not JSON"));
-        assert!(parse_page(Envelope::Data, b"<html>502</html>")
+        assert!(parse_page(Envelope::Data, b"<html>502</html>", Some(100))
             .unwrap_err()
             .contains("HTML"));
     }
@@ -342,11 +437,11 @@ mod tests {
     #[test]
     fn events_page_reads_next_and_total() {
         let body = json!({"limit": 100, "total": 7, "next": "tok", "events": [{"id": "e"}]});
-        let page = parse_page(Envelope::Events, body.to_string().as_bytes()).unwrap();
+        let page = parse_page(Envelope::Events, body.to_string().as_bytes(), Some(100)).unwrap();
         assert_eq!(page.next.as_deref(), Some("tok"));
         assert_eq!(page.total, Some(7));
         let body = json!({"limit": 100, "total": 7, "next": "", "events": null});
-        let page = parse_page(Envelope::Events, body.to_string().as_bytes()).unwrap();
+        let page = parse_page(Envelope::Events, body.to_string().as_bytes(), Some(100)).unwrap();
         assert_eq!(page.next, None);
         assert!(page.items.is_empty());
     }
@@ -354,15 +449,15 @@ mod tests {
     #[test]
     fn peers_map_becomes_a_list() {
         let body = json!({"peers": {"p1": {"id": "p1"}, "p2": {"id": "p2"}}});
-        let page = parse_page(Envelope::PeersMap, body.to_string().as_bytes()).unwrap();
+        let page = parse_page(Envelope::PeersMap, body.to_string().as_bytes(), None).unwrap();
         assert_eq!(page.items.len(), 2);
         let body =
             json!({"peers": {"p1": {"name": "John"}, "p2": {"id": null}, "p3": {"id": "own"}}});
-        let page = parse_page(Envelope::PeersMap, body.to_string().as_bytes()).unwrap();
+        let page = parse_page(Envelope::PeersMap, body.to_string().as_bytes(), None).unwrap();
         let ids: Vec<&Value> = page.items.iter().map(|p| &p["id"]).collect();
         assert_eq!(ids, [&json!("p1"), &json!("p2"), &json!("own")]);
         for body in [json!({"peers": null}), json!({}), json!({"peers": {}})] {
-            let page = parse_page(Envelope::PeersMap, body.to_string().as_bytes()).unwrap();
+            let page = parse_page(Envelope::PeersMap, body.to_string().as_bytes(), None).unwrap();
             assert!(page.items.is_empty());
         }
     }
@@ -371,7 +466,7 @@ mod tests {
         #[test]
         fn any_bytes_parse_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             for envelope in [Envelope::Data, Envelope::Events, Envelope::PeersMap, Envelope::PageNumbers, Envelope::Single] {
-                let _ = parse_page(envelope, &bytes);
+                let _ = parse_page(envelope, &bytes, Some(100));
             }
         }
 
@@ -379,7 +474,7 @@ mod tests {
         fn any_json_value_parses_or_fails_cleanly(v in arb_json()) {
             let body = json!({"limit": 100, "data": v.clone(), "last": v.clone(), "events": v.clone(), "next": v.clone(), "peers": v.clone(), "pagination": v});
             for envelope in [Envelope::Data, Envelope::Events, Envelope::PeersMap, Envelope::PageNumbers, Envelope::Single] {
-                let _ = parse_page(envelope, body.to_string().as_bytes());
+                let _ = parse_page(envelope, body.to_string().as_bytes(), Some(100));
             }
         }
     }

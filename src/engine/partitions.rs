@@ -1,98 +1,91 @@
-//! The listings a stream's partitions come from: rooms, and sessions (live ones, or those
-//! created since an instant). Each pages at 100 a request, and each asks for `enabled` and
-//! `active` explicitly both ways, since the docs say both default to `true`, which would hide
-//! disabled rooms and ended sessions.
+//! The partitions a stream's requests fan out over, and the listings they come from: rooms,
+//! and sessions (live ones, or ended ones created since an instant). Each asks for `enabled`
+//! and `active` explicitly, since the docs say both default to `true`, which would hide
+//! disabled rooms and ended sessions. Rooms and live sessions are read once per sync for every
+//! stream that needs them (see `shared.rs`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::context::Context;
 use super::cursor::{query_time, timestamp};
-use super::pages::{Listing, Pager};
-use super::{Envelope, Partition};
+use super::shared::{list, Listed, ListingKey};
+use super::{Cursor, Partition, Partitions, Path, StreamDef};
 use crate::error::Result;
-use crate::http::Client;
 
-/// Objects of one or more listings, and the server's clock at the first response.
-pub struct Listed {
-    pub objects: Vec<Value>,
-    pub server_time: Option<DateTime<Utc>>,
+/// Every room, enabled or disabled: the parameter sets of the rooms listing.
+pub const ENABLED_BOTH_WAYS: &[&[(&str, &str)]] =
+    &[&[("enabled", "true")], &[("enabled", "false")]];
+
+/// The listing of every room, which `rooms` reads too.
+pub fn all_rooms() -> ListingKey {
+    ListingKey::new("/rooms", ENABLED_BOTH_WAYS)
 }
 
-/// Every object of `GET {path}` for each parameter set, each object once.
-async fn list(
-    client: &Client,
-    stream: &'static str,
-    path: &str,
-    param_sets: Vec<Vec<(&'static str, String)>>,
-) -> Result<Listed> {
-    let mut listed = Listed {
-        objects: Vec::new(),
-        server_time: None,
-    };
-    let mut ids = std::collections::HashSet::new();
-    for params in param_sets {
-        let listing = Listing {
-            stream,
-            path: path.to_owned(),
-            params,
-            envelope: Envelope::Data,
-        };
-        let mut pager = Pager::new(client, listing);
-        while let Some(page) = pager.next().await? {
-            listed.server_time = listed.server_time.or(page.server_time);
-            for object in page.items {
-                // A server that ignores a filter must not list an object twice.
-                let id = object.get("id").and_then(Value::as_str).map(str::to_owned);
-                if id.is_none_or(|id| ids.insert(id)) {
-                    listed.objects.push(object);
-                }
-            }
-        }
-    }
-    Ok(listed)
+/// The listing of the live sessions.
+pub fn live_sessions_listing() -> ListingKey {
+    ListingKey::new("/sessions", &[&[("active", "true")]])
 }
 
-fn both_ways(
-    flag: &'static str,
-    extra: &[(&'static str, String)],
-) -> Vec<Vec<(&'static str, String)>> {
-    ["true", "false"]
-        .into_iter()
-        .map(|value| {
-            let mut params = vec![(flag, value.to_owned())];
-            params.extend_from_slice(extra);
-            params
-        })
-        .collect()
-}
-
-/// Every room, enabled or not; with `created_after`, only rooms created since.
+/// Every room; with `created_after`, only rooms created since (from the shared listing of all
+/// rooms when another stream reads it anyway, else with the API's `after` filter).
 pub async fn rooms(
-    client: &Client,
+    ctx: &Context,
     stream: &'static str,
     created_after: Option<DateTime<Utc>>,
-) -> Result<Listed> {
-    let after: Vec<_> = created_after
-        .map(|t| ("after", query_time(t)))
+) -> Result<Arc<Listed>> {
+    let key = all_rooms();
+    let Some(after) = created_after.filter(|_| !ctx.listings.is_shared(&key)) else {
+        let all = ctx.listings.whole(&ctx.client, stream, &key).await?;
+        let Some(after) = created_after else {
+            return Ok(all);
+        };
+        let objects = all
+            .objects
+            .iter()
+            .filter(|r| timestamp(r, "created_at").is_none_or(|c| c > after))
+            .cloned()
+            .collect();
+        return Ok(Arc::new(Listed {
+            objects,
+            server_time: all.server_time,
+        }));
+    };
+    let sets = key
+        .param_sets
         .into_iter()
+        .map(|mut set| {
+            set.push(("after", query_time(after)));
+            set
+        })
         .collect();
-    list(client, stream, "/rooms", both_ways("enabled", &after)).await
+    Ok(Arc::new(list(&ctx.client, stream, "/rooms", sets).await?))
 }
 
 /// Sessions live now.
-pub async fn live_sessions(client: &Client, stream: &'static str) -> Result<Listed> {
-    let params = vec![vec![("active", "true".to_owned())]];
-    let mut listed = list(client, stream, "/sessions", params).await?;
-    // The filter is applied here too, in case a server ignores it.
-    listed.objects.retain(is_live);
-    Ok(listed)
+pub async fn live_sessions(ctx: &Context, stream: &'static str) -> Result<Listed> {
+    let listed = ctx
+        .listings
+        .whole(&ctx.client, stream, &live_sessions_listing())
+        .await?;
+    Ok(Listed {
+        // The filter is applied here too, in case a server ignores it.
+        objects: listed
+            .objects
+            .iter()
+            .filter(|s| is_live(s))
+            .cloned()
+            .collect(),
+        server_time: listed.server_time,
+    })
 }
 
 /// Sessions that have ended, created since `after`.
 pub async fn ended_sessions(
-    client: &Client,
+    ctx: &Context,
     stream: &'static str,
     after: DateTime<Utc>,
 ) -> Result<Listed> {
@@ -100,7 +93,7 @@ pub async fn ended_sessions(
         ("active", "false".to_owned()),
         ("after", query_time(after)),
     ]];
-    let mut listed = list(client, stream, "/sessions", params).await?;
+    let mut listed = list(&ctx.client, stream, "/sessions", params).await?;
     listed.objects.retain(|s| !is_live(s));
     Ok(listed)
 }
@@ -122,8 +115,8 @@ pub fn ended_at(session: &Value) -> Option<DateTime<Utc>> {
 }
 
 /// Rooms with a live session, each with that session, for `GET /active-rooms/{id}/...`.
-pub async fn live_rooms(client: &Client, stream: &'static str) -> Result<Vec<Partition>> {
-    let live = live_sessions(client, stream).await?;
+async fn live_rooms(ctx: &Context, stream: &'static str) -> Result<Vec<Partition>> {
+    let live = live_sessions(ctx, stream).await?;
     // Newest first, so the first session seen of a room is its newest.
     let mut rooms: BTreeMap<String, Option<String>> = BTreeMap::new();
     for session in &live.objects {
@@ -140,4 +133,64 @@ pub async fn live_rooms(client: &Client, stream: &'static str) -> Result<Vec<Par
             params: &[],
         })
         .collect())
+}
+
+/// Partitions that need no cursor to find.
+pub async fn static_partitions(ctx: &Context, def: &'static StreamDef) -> Result<Vec<Partition>> {
+    Ok(match def.partitions {
+        Partitions::None => vec![Partition::default()],
+        Partitions::Params(sets) => sets
+            .iter()
+            .map(|params| Partition {
+                params,
+                ..Partition::default()
+            })
+            .collect(),
+        Partitions::LiveRooms => live_rooms(ctx, def.name).await?,
+    })
+}
+
+/// The listing of a stream read whole from a fixed path (every parameter set of its
+/// partitions), shared with the other streams of the sync that read the same.
+pub fn whole_listing(def: &StreamDef) -> Option<ListingKey> {
+    let Path::Fixed(path) = def.request.path else {
+        return None;
+    };
+    let params = def.request.params;
+    let sets: Vec<Vec<(&str, &str)>> = match def.partitions {
+        Partitions::Params(sets) => sets
+            .iter()
+            .map(|set| params.iter().chain(set.iter()).copied().collect())
+            .collect(),
+        _ => vec![params.to_vec()],
+    };
+    let sets: Vec<&[(&str, &str)]> = sets.iter().map(Vec::as_slice).collect();
+    Some(ListingKey::new(path, &sets))
+}
+
+/// The listings `def` reads that another stream may read too, as the sync's shared listings
+/// count them.
+pub fn listings_read_by(def: &StreamDef) -> Vec<ListingKey> {
+    let mut keys = Vec::new();
+    match (&def.request.path, &def.cursor) {
+        (Path::Fixed(_), Cursor::None | Cursor::Updated { .. }) => keys.extend(whole_listing(def)),
+        (
+            Path::Fixed(path),
+            Cursor::Created {
+                server_filter: false,
+                ..
+            },
+        ) => {
+            keys.push(ListingKey::new(path, &[def.request.params]));
+        }
+        (_, Cursor::Events { .. }) => keys.extend([all_rooms(), live_sessions_listing()]),
+        _ => {}
+    }
+    if let Partitions::LiveRooms = def.partitions {
+        keys.push(live_sessions_listing());
+    }
+    if let Some(attach) = &def.attach {
+        keys.push(ListingKey::new(attach.path, &[&[]]));
+    }
+    keys
 }

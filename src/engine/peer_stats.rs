@@ -20,10 +20,10 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::cursor::{parse_state, to_value, MAX_SESSION_LENGTH, MAX_TRACKED};
+use super::context::{for_each_partition, Context, Emitter};
+use super::cursor::{to_value, SavedState, MAX_SESSION_LENGTH, MAX_TRACKED};
 use super::pages::parse_page;
 use super::partitions::{ended_at, ended_sessions};
-use super::read::{for_each_partition, Context, Emitter};
 use super::{Partition, Path, StreamDef};
 use crate::error::{Error, Result};
 
@@ -70,9 +70,12 @@ pub async fn read(
     def: &'static StreamDef,
     field: &'static str,
     incremental: bool,
-    state: Option<Value>,
+    state: SavedState,
 ) -> Result<()> {
-    let previous = parse_state::<PeerStatsState>(def.name, state.as_ref())?.filter(|_| incremental);
+    let previous = match state {
+        SavedState::PeerStats(s) if incremental => Some(s),
+        _ => None,
+    };
     let emitter = Emitter::new(&ctx, def);
     if ctx.peer_quality_stats_days == 0 {
         tracing::info!(
@@ -156,7 +159,7 @@ async fn sessions_ended_since(
     def: &'static StreamDef,
     lower: DateTime<Utc>,
 ) -> Result<(Vec<EndedSession>, Option<DateTime<Utc>>)> {
-    let listed = ended_sessions(&ctx.client, def.name, lower - MAX_SESSION_LENGTH).await?;
+    let listed = ended_sessions(ctx, def.name, lower - MAX_SESSION_LENGTH).await?;
     let sessions = listed.objects.iter().filter_map(ended_session).collect();
     Ok((sessions, listed.server_time))
 }
@@ -273,11 +276,12 @@ async fn read_peer(
         }
         Err(e) => return Err(e.into()),
     };
-    let parsed =
-        parse_page(def.request.envelope, &response.body).map_err(|detail| Error::Response {
+    let parsed = parse_page(def.request.envelope, &response.body, None).map_err(|detail| {
+        Error::Response {
             endpoint: format!("GET {path}"),
-            detail,
-        })?;
+            detail: ctx.client.scrub(&detail),
+        }
+    })?;
     let Some(mut report) = parsed.items.into_iter().next() else {
         counts.empty.fetch_add(1, Ordering::Relaxed);
         return Ok(());

@@ -17,9 +17,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::cursor::{parse_state, query_time, query_time_ceil, timestamp, to_value, MAX_TRACKED};
-use super::pages::{parse_page, MAX_PAGES, PAGE_SIZE};
-use super::read::{Context, Emitter};
+use super::context::{Context, Emitter};
+use super::cursor::{query_time, query_time_ceil, timestamp, to_value, SavedState, MAX_TRACKED};
+use super::pages::{parse_page, MAX_PAGES, PAGE_SIZES};
 use super::{Partition, Path, StreamDef};
 use crate::error::{Error, Result};
 
@@ -47,9 +47,12 @@ pub async fn read(
     def: &'static StreamDef,
     field: &'static str,
     incremental: bool,
-    state: Option<Value>,
+    state: SavedState,
 ) -> Result<()> {
-    let previous = parse_state::<WebhooksState>(def.name, state.as_ref())?.filter(|_| incremental);
+    let previous = match state {
+        SavedState::Webhooks(s) if incremental => Some(s),
+        _ => None,
+    };
     let mut emitter = Emitter::new(ctx, def);
     let now = api_clock(ctx, def).await?;
     let end = ctx
@@ -156,14 +159,14 @@ async fn read_window(
         let query = [
             ("start_time", query_time(lower)),
             ("end_time", query_time_ceil(upper)),
-            ("limit", PAGE_SIZE.to_string()),
+            ("limit", PAGE_SIZES[0].to_string()),
             ("page", page.to_string()),
         ];
         let response = ctx.client.get(def.name, path, &query).await?;
-        let parsed =
-            parse_page(def.request.envelope, &response.body).map_err(|detail| Error::Response {
+        let parsed = parse_page(def.request.envelope, &response.body, Some(PAGE_SIZES[0]))
+            .map_err(|detail| Error::Response {
                 endpoint: endpoint(),
-                detail,
+                detail: ctx.client.scrub(&detail),
             })?;
         let ids: Vec<String> = parsed.items.iter().map(|e| event_id(e, field)).collect();
         if !ids.is_empty() && ids == previous_ids {

@@ -12,7 +12,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
 use super::HttpError;
-use crate::config::{Credentials, Secret};
+use crate::credentials::{Credentials, Secret};
 
 const VALIDITY_SECS: i64 = 24 * 3600;
 const SKEW_SECS: i64 = 10;

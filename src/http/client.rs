@@ -6,10 +6,14 @@
 //! answer. The slot is given back before any backoff sleep, so a sleeping retry never blocks
 //! other work. Long waits are slept in slices, and the [`Observer`] hears of each slice, so the
 //! orchestrator keeps getting heartbeats while the connector is rate limited.
+//!
+//! Whatever the server sends is suspect: its text is scrubbed of credentials before it reaches
+//! an error or a log line, its redirects are refused, and its clock is believed only when it is
+//! within [`MAX_CLOCK_SKEW`] of ours.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,13 +25,16 @@ use reqwest::Url;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::retry::{classify, parse_retry_after, Backoff, Verdict};
-use super::{Auth, HttpError};
+use super::fault::{root_cause, NetworkFault};
+use super::retry::{classify, mentions_limit, parse_retry_after, Backoff, Verdict};
+use super::{Auth, HttpError, MAX_CLOCK_SKEW};
 
 /// Larger bodies are refused: a hostile or broken server must not exhaust memory.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
-/// No request, retries included, takes longer than this in all.
-const MAX_TOTAL_TIME: Duration = Duration::from_secs(600);
+/// No request, retries included, takes longer than this in all, unless the options say less.
+pub const MAX_TOTAL_TIME: Duration = Duration::from_secs(600);
+/// The most of a `Location` header an error quotes.
+const MAX_LOCATION_CHARS: usize = 200;
 /// Heartbeat period while waiting.
 const WAIT_SLICE: Duration = Duration::from_secs(20);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,6 +52,8 @@ pub struct ClientOptions {
     pub max_concurrent_requests: usize,
     pub max_retries: u32,
     pub initial_backoff: Duration,
+    /// No request waits for retries beyond this in all (at most [`MAX_TOTAL_TIME`]).
+    pub max_total_time: Duration,
     /// Strings never to repeat in an error message.
     pub secrets: Vec<String>,
 }
@@ -59,6 +68,8 @@ pub struct Response {
 pub struct RequestStats {
     pub requests: u64,
     pub retries: u64,
+    /// Requests the API refused for their page size (each sent again with a smaller one).
+    pub refused_page_sizes: u64,
 }
 
 type Limiter = RateLimiter<
@@ -71,18 +82,66 @@ type Limiter = RateLimiter<
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    /// The host of the base URL, for messages about it.
+    host: String,
     auth: Auth,
     limiter: Limiter,
     limiter_clock: DefaultClock,
     in_flight: Semaphore,
     max_retries: u32,
     initial_backoff: Duration,
+    max_total_time: Duration,
     secrets: Vec<String>,
     observer: Arc<dyn Observer>,
     /// Server clock minus local clock, in milliseconds.
     clock_offset_ms: AtomicI64,
+    /// Whether the user was told the server's clock is not trusted.
+    clock_distrusted: AtomicBool,
     jitter_state: AtomicU64,
     stats: Mutex<BTreeMap<String, RequestStats>>,
+    /// The largest page size each path accepted, once it refused a larger one: learned once
+    /// per run, shared by every listing of the path.
+    page_sizes: Mutex<HashMap<String, usize>>,
+}
+
+/// Why an attempt is worth repeating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    RateLimited,
+    /// 408 or 5xx.
+    Server,
+    Network(NetworkFault),
+}
+
+impl Cause {
+    fn is_retriable(self) -> bool {
+        match self {
+            Cause::Network(fault) => fault.is_retriable(),
+            Cause::RateLimited | Cause::Server => true,
+        }
+    }
+
+    /// The error once retrying is over; `last` is already scrubbed.
+    fn give_up(self, endpoint: String, attempts: u32, last: String) -> HttpError {
+        match self {
+            Cause::RateLimited => HttpError::RateLimited {
+                endpoint,
+                attempts,
+                last,
+            },
+            Cause::Server => HttpError::Exhausted {
+                endpoint,
+                attempts,
+                last,
+            },
+            Cause::Network(fault) => HttpError::Unreachable {
+                endpoint,
+                attempts,
+                fault,
+                detail: last,
+            },
+        }
+    }
 }
 
 /// What one attempt came to.
@@ -90,7 +149,8 @@ enum Attempt {
     Done(Response),
     Wait {
         after: Option<Duration>,
-        rate_limited: bool,
+        cause: Cause,
+        /// Scrubbed.
         reason: String,
     },
     Reauthenticate {
@@ -106,6 +166,7 @@ impl Client {
         observer: Arc<dyn Observer>,
     ) -> Result<Client, HttpError> {
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
@@ -126,12 +187,14 @@ impl Client {
         Ok(Client {
             http,
             base: options.base_url.as_str().trim_end_matches('/').to_owned(),
+            host: options.base_url.host_str().unwrap_or_default().to_owned(),
             auth,
             limiter: RateLimiter::direct_with_clock(quota, limiter_clock.clone()),
             limiter_clock,
             in_flight: Semaphore::new(options.max_concurrent_requests.max(1)),
             max_retries: options.max_retries,
             initial_backoff: options.initial_backoff,
+            max_total_time: options.max_total_time.min(MAX_TOTAL_TIME),
             secrets: options
                 .secrets
                 .into_iter()
@@ -139,8 +202,10 @@ impl Client {
                 .collect(),
             observer,
             clock_offset_ms: AtomicI64::new(0),
+            clock_distrusted: AtomicBool::new(false),
             jitter_state: AtomicU64::new(seed),
             stats: Mutex::new(BTreeMap::new()),
+            page_sizes: Mutex::new(HashMap::new()),
         })
     }
 
@@ -152,7 +217,8 @@ impl Client {
         query: &[(&str, String)],
     ) -> Result<Response, HttpError> {
         let url = format!("{}{}", self.base, path);
-        let endpoint = format!("GET {path}");
+        // Paths can carry ids that came from the server.
+        let endpoint = self.scrub(&format!("GET {path}"));
         let started = Instant::now();
         let mut backoff = Backoff::new(self.initial_backoff);
         let mut reauthenticated = false;
@@ -161,8 +227,14 @@ impl Client {
             attempts += 1;
             self.count(stream, |s| s.requests += 1);
             let token = self.auth.token()?;
-            let outcome = self.attempt(&url, &endpoint, query, token.expose()).await?;
-            let (after, rate_limited, reason) = match outcome {
+            let outcome = match self.attempt(&url, &endpoint, query, token.expose()).await {
+                Err(e @ HttpError::PageSizeRefused { .. }) => {
+                    self.count(stream, |s| s.refused_page_sizes += 1);
+                    return Err(e);
+                }
+                other => other?,
+            };
+            let (after, cause, reason) = match outcome {
                 Attempt::Done(response) => return Ok(response),
                 Attempt::Reauthenticate { status, message } => {
                     if !reauthenticated && self.auth.invalidate(&token) {
@@ -173,23 +245,22 @@ impl Client {
                     return Err(HttpError::Unauthorized {
                         status,
                         endpoint,
-                        message: self.scrub(&message),
+                        message,
                         hint: self.auth.rejection_hint(),
                     });
                 }
                 Attempt::Wait {
                     after,
-                    rate_limited,
+                    cause,
                     reason,
-                } => (after, rate_limited, reason),
+                } => (after, cause, reason),
             };
             let wait = after.unwrap_or_else(|| backoff.next_delay(self.random_unit()));
-            if attempts > self.max_retries || started.elapsed() + wait > MAX_TOTAL_TIME {
-                return Err(HttpError::Exhausted {
-                    endpoint,
-                    attempts,
-                    last: self.scrub(&reason),
-                });
+            if !cause.is_retriable()
+                || attempts > self.max_retries
+                || started.elapsed() + wait > self.max_total_time
+            {
+                return Err(cause.give_up(endpoint, attempts, reason));
             }
             self.count(stream, |s| s.retries += 1);
             tracing::info!(
@@ -197,7 +268,8 @@ impl Client {
                 self.max_retries,
                 wait.as_secs_f64()
             );
-            self.sleep_with_heartbeat(stream, wait, rate_limited).await;
+            self.sleep_with_heartbeat(stream, wait, cause == Cause::RateLimited)
+                .await;
         }
     }
 
@@ -225,18 +297,13 @@ impl Client {
             .await;
         let response = match result {
             Ok(r) => r,
-            Err(e) => {
-                return Ok(Attempt::Wait {
-                    after: None,
-                    rate_limited: false,
-                    reason: describe_transport_error(&e),
-                })
-            }
+            Err(e) => return Ok(self.network_fault(&e)),
         };
         let status = response.status().as_u16();
         let server_time = self.observe_server_clock(response.headers());
         tracing::debug!(
-            "{endpoint} query={query:?} authorization=\"Bearer **REDACTED**\" -> {status} in {} ms",
+            "{endpoint} query={} authorization=\"Bearer **REDACTED**\" -> {status} in {} ms",
+            self.scrub(&format!("{query:?}")),
             sent.elapsed().as_millis()
         );
         let retry_after = response
@@ -245,22 +312,23 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         let verdict = classify(status);
+        if verdict == Verdict::Redirect {
+            return Err(HttpError::Redirected {
+                status,
+                endpoint: endpoint.to_owned(),
+                location: self.scrub(&describe_location(response.headers())),
+            });
+        }
         let body = match read_body(response, endpoint).await {
             Ok(body) => body,
             Err(BodyError::TooLarge(e)) => return Err(e),
-            Err(BodyError::Transport(reason)) => {
-                return Ok(Attempt::Wait {
-                    after: None,
-                    rate_limited: false,
-                    reason,
-                })
-            }
+            Err(BodyError::Transport(e)) => return Ok(self.network_fault(&e)),
         };
         Ok(match verdict {
             Verdict::Success => Attempt::Done(Response { body, server_time }),
             Verdict::RateLimited => Attempt::Wait {
                 after: retry_after,
-                rate_limited: true,
+                cause: Cause::RateLimited,
                 reason: format!(
                     "rate limited (429{})",
                     retry_after.map_or(String::new(), |d| format!(
@@ -271,21 +339,56 @@ impl Client {
             },
             Verdict::Retry => Attempt::Wait {
                 after: retry_after,
-                rate_limited: false,
-                reason: format!("{status}: {}", describe_body(&body)),
+                cause: Cause::Server,
+                reason: format!("{status}: {}", self.server_text(&body)),
             },
             Verdict::Reauthenticate => Attempt::Reauthenticate {
                 status,
-                message: describe_body(&body),
+                message: self.server_text(&body),
             },
-            Verdict::Fail => {
-                return Err(HttpError::Status {
-                    status,
-                    endpoint: endpoint.to_owned(),
-                    message: self.scrub(&describe_body(&body)),
-                })
+            // A redirect was answered above, before its body was read.
+            Verdict::Fail | Verdict::Redirect => {
+                let message = self.server_text(&body);
+                let limit = query.iter().find(|(key, _)| *key == "limit");
+                return Err(match limit {
+                    Some((_, limit)) if status == 400 && mentions_limit(&message) => {
+                        HttpError::PageSizeRefused {
+                            endpoint: endpoint.to_owned(),
+                            limit: limit.clone(),
+                            message,
+                        }
+                    }
+                    _ => HttpError::Status {
+                        status,
+                        endpoint: endpoint.to_owned(),
+                        message,
+                    },
+                });
             }
         })
+    }
+
+    /// A failed exchange, as a wait before the next attempt (or the end, when retrying
+    /// cannot help).
+    fn network_fault(&self, error: &reqwest::Error) -> Attempt {
+        let fault = NetworkFault::of(error);
+        let reason = match fault {
+            NetworkFault::NoSuchHost => format!("{fault}: no such host as {}", self.host),
+            _ => match root_cause(error) {
+                Some(cause) => format!("{fault} ({cause})"),
+                None => fault.to_string(),
+            },
+        };
+        Attempt::Wait {
+            after: None,
+            cause: Cause::Network(fault),
+            reason: self.scrub(&reason),
+        }
+    }
+
+    /// A body as an error message may quote it, scrubbed.
+    fn server_text(&self, body: &[u8]) -> String {
+        self.scrub(&describe_body(body))
     }
 
     async fn wait_for_rate_limiter(&self) {
@@ -309,14 +412,41 @@ impl Client {
         Utc::now() + chrono::Duration::milliseconds(self.clock_offset_ms.load(Ordering::Relaxed))
     }
 
+    /// The server's time from its `Date` header, when it is near enough ours to believe.
     fn observe_server_clock(&self, headers: &reqwest::header::HeaderMap) -> Option<DateTime<Utc>> {
         let date = headers.get(reqwest::header::DATE)?.to_str().ok()?;
         let server = DateTime::parse_from_rfc2822(date).ok()?.with_timezone(&Utc);
+        let local = Utc::now();
+        let offset = server - local;
+        if offset.abs() > MAX_CLOCK_SKEW {
+            if !self.clock_distrusted.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "the API's clock says {server}, more than a day from this machine's ({local}); it is not trusted, and this sync's window ends by the local clock"
+                );
+            }
+            return None;
+        }
         // The Date header is truncated to the second, so the estimate errs on the early side,
         // which only makes the sync's upper bound more conservative.
-        let offset = (server - Utc::now()).num_milliseconds();
-        self.clock_offset_ms.store(offset, Ordering::Relaxed);
+        self.clock_offset_ms
+            .store(offset.num_milliseconds(), Ordering::Relaxed);
         Some(server)
+    }
+
+    /// The page size `path` accepts, once it has refused a larger one this run.
+    pub fn page_size_for(&self, path: &str) -> Option<usize> {
+        let sizes = self.page_sizes.lock().unwrap_or_else(|e| e.into_inner());
+        sizes.get(path).copied()
+    }
+
+    /// Remembers that `path` takes pages of at most `size`. Returns whether this lowered what
+    /// was known (false when another listing learned as much already).
+    pub fn limit_page_size(&self, path: &str, size: usize) -> bool {
+        let mut sizes = self.page_sizes.lock().unwrap_or_else(|e| e.into_inner());
+        let known = sizes.entry(path.to_owned()).or_insert(usize::MAX);
+        let lowered = size < *known;
+        *known = (*known).min(size);
+        lowered
     }
 
     /// Requests and retries so far, per stream.
@@ -343,21 +473,16 @@ impl Client {
     }
 
     /// Removes every credential from text that may have come from the server or a URL.
-    fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for secret in &self.secrets {
-            out = out.replace(secret.as_str(), "**REDACTED**");
-        }
-        if let Ok(token) = self.auth.token() {
-            out = out.replace(token.expose(), "**REDACTED**");
-        }
-        out
+    pub fn scrub(&self, text: &str) -> String {
+        let token = self.auth.token().ok();
+        let secrets = self.secrets.iter().map(String::as_str);
+        super::scrub::scrub(text, secrets.chain(token.as_ref().map(|t| t.expose())))
     }
 }
 
 enum BodyError {
     TooLarge(HttpError),
-    Transport(String),
+    Transport(reqwest::Error),
 }
 
 async fn read_body(mut response: reqwest::Response, endpoint: &str) -> Result<Bytes, BodyError> {
@@ -383,32 +508,22 @@ async fn read_body(mut response: reqwest::Response, endpoint: &str) -> Result<By
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(body.freeze()),
-            Err(e) => return Err(BodyError::Transport(describe_transport_error(&e))),
+            Err(e) => return Err(BodyError::Transport(e)),
         }
     }
 }
 
-/// A network fault in words, without the URL (which reqwest would otherwise print).
-fn describe_transport_error(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else if e.is_body() || e.is_decode() {
-        "connection broke while reading the response"
-    } else {
-        "connection failed"
+/// Where a redirect points, as far as an error message needs: never more than
+/// [`MAX_LOCATION_CHARS`], and printable.
+fn describe_location(headers: &reqwest::header::HeaderMap) -> String {
+    let Some(location) = headers.get(reqwest::header::LOCATION) else {
+        return "nowhere (no Location header)".to_owned();
     };
-    let mut source = std::error::Error::source(e);
-    let mut root = None;
-    while let Some(s) = source {
-        root = Some(s.to_string());
-        source = s.source();
-    }
-    match root {
-        Some(r) => format!("{kind} ({r})"),
-        None => kind.to_owned(),
-    }
+    let text = String::from_utf8_lossy(location.as_bytes());
+    text.chars()
+        .take(MAX_LOCATION_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// The `message` of a 100ms error body, or a short, printable excerpt of whatever came.

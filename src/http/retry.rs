@@ -17,6 +17,8 @@ pub enum Verdict {
     Retry,
     /// 401/403: a fresh token may help once.
     Reauthenticate,
+    /// 3xx: never followed, see [`super::HttpError::Redirected`].
+    Redirect,
     /// Anything else: retrying cannot change the answer.
     Fail,
 }
@@ -24,11 +26,20 @@ pub enum Verdict {
 pub fn classify(status: u16) -> Verdict {
     match status {
         200..=299 => Verdict::Success,
+        300..=399 => Verdict::Redirect,
         429 => Verdict::RateLimited,
         408 | 500 | 502..=599 => Verdict::Retry,
         401 | 403 => Verdict::Reauthenticate,
         _ => Verdict::Fail,
     }
+}
+
+/// Whether an error message names the `limit` query parameter, as the 400 of an API that
+/// accepts smaller pages than asked for does ("limit must be between 10 and 20").
+pub fn mentions_limit(message: &str) -> bool {
+    message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| word.eq_ignore_ascii_case("limit"))
 }
 
 /// Parses `Retry-After`: delta seconds or an HTTP date, capped at [`RETRY_AFTER_CAP`].
@@ -93,10 +104,25 @@ mod tests {
             (401, Verdict::Reauthenticate),
             (403, Verdict::Reauthenticate),
             (400, Verdict::Fail),
+            (301, Verdict::Redirect),
+            (302, Verdict::Redirect),
+            (307, Verdict::Redirect),
+            (308, Verdict::Redirect),
             (404, Verdict::Fail),
         ] {
             assert_eq!(classify(status), verdict, "status {status}");
         }
+    }
+
+    #[test]
+    fn a_message_naming_limit_is_recognised() {
+        assert!(mentions_limit(
+            "Invalid query param (limit must be between 10 and 20)"
+        ));
+        assert!(mentions_limit("invalid LIMIT=100"));
+        assert!(!mentions_limit("Invalid query param (start)"));
+        assert!(!mentions_limit("limited edition"));
+        assert!(!mentions_limit("an HTML page instead of JSON"));
     }
 
     #[test]

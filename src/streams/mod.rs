@@ -31,3 +31,68 @@ pub static STREAMS: [&StreamDef; 11] = [
 pub fn find(name: &str) -> Option<&'static StreamDef> {
     STREAMS.iter().copied().find(|s| s.name == name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Cursor, Envelope, Partitions, Path, Records, Request};
+
+    #[test]
+    fn every_stream_is_declared_as_the_engine_reads_it() {
+        for def in STREAMS {
+            def.check().unwrap();
+        }
+    }
+
+    #[test]
+    fn combinations_the_engine_would_ignore_are_rejected() {
+        let base = || StreamDef {
+            name: "s",
+            primary_key: &["id"],
+            schema: "{}",
+            request: Request {
+                path: Path::Fixed("/x"),
+                params: &[],
+                envelope: Envelope::Data,
+            },
+            partitions: Partitions::None,
+            cursor: Cursor::None,
+            attach: None,
+            records: Records::AsIs,
+        };
+        assert!(base().check().is_ok());
+        let live_on_fixed = StreamDef {
+            partitions: Partitions::LiveRooms,
+            ..base()
+        };
+        assert!(live_on_fixed.check().is_err());
+        let events_with_params = StreamDef {
+            cursor: Cursor::Events { field: "t" },
+            partitions: Partitions::Params(&[&[("a", "b")]]),
+            ..base()
+        };
+        assert!(events_with_params.check().is_err());
+        let attach_without_created = StreamDef {
+            attach: Some(crate::engine::Attach {
+                path: "/c",
+                parent_field: "p",
+                into: "c",
+                created_field: "t",
+            }),
+            ..base()
+        };
+        assert!(attach_without_created.check().is_err());
+        let per_room_alone = StreamDef {
+            request: Request {
+                path: Path::PerRoom {
+                    prefix: "/r/",
+                    suffix: "",
+                },
+                params: &[],
+                envelope: Envelope::Data,
+            },
+            ..base()
+        };
+        assert!(per_room_alone.check().is_err());
+    }
+}

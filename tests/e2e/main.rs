@@ -8,6 +8,7 @@ mod full_refresh;
 mod harness;
 mod hourly;
 mod incremental;
+mod misbehaving;
 mod packaging;
 mod quality;
 mod resilience;

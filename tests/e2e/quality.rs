@@ -274,6 +274,20 @@ fn windows(requests: &[RequestRecord]) -> BTreeMap<(String, String), usize> {
     out
 }
 
+/// The fewest requests the webhook windows a sync asked for can take: the clock probe, then
+/// each window's deliveries at 100 a page (one page for an empty window).
+pub fn webhook_optimum(h: &Harness, requests: &[RequestRecord]) -> u64 {
+    let pages: usize = windows(requests)
+        .keys()
+        .map(|(start, end)| {
+            deliveries_in(h, start.parse().unwrap(), end.parse().unwrap())
+                .div_ceil(100)
+                .max(1)
+        })
+        .sum();
+    1 + pages as u64
+}
+
 #[test]
 fn webhook_events_equal_the_ground_truth_at_one_request_per_page() {
     let h = settled();

@@ -1467,6 +1467,43 @@ fn template_value(
     })
 }
 
+impl Data {
+    /// Every secret the data set carries now (none unless [`Variants::storage_credentials`]).
+    pub(crate) fn planted_secrets(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, value) in (0..self.rooms.len()).map(|i| (i, self.room_json(i as u32))) {
+            if value
+                .pointer("/recording_info/upload_info/credentials")
+                .is_some()
+            {
+                out.push(crate::variants::secret(self.secret_salt, "room", i));
+            }
+        }
+        fn collect(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    for (k, v) in m {
+                        match v {
+                            Value::String(s) if k == "secretKey" || k == "secret" => {
+                                out.push(s.clone())
+                            }
+                            _ => collect(v, out),
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+                _ => {}
+            }
+        }
+        for t in &self.templates {
+            collect(&t.value, &mut out);
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

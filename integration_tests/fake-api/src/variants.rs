@@ -4,7 +4,6 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::model::Data;
 use crate::rng::{hex, mix};
 
 /// Switches for the behaviours a 100ms doc page allows but the default fake does not show.
@@ -81,7 +80,7 @@ impl Variants {
 }
 
 /// A planted secret: recognisable in a failure message, distinct per object.
-fn secret(salt: u64, kind: &str, i: usize) -> String {
+pub(crate) fn secret(salt: u64, kind: &str, i: usize) -> String {
     let kind_hash = kind.bytes().fold(0x5EC2_E75E, |h, b| mix(h ^ u64::from(b)));
     let h = mix(salt ^ mix(i as u64) ^ kind_hash);
     format!("fake-{kind}-secret-{}", hex(&h.to_be_bytes()))
@@ -138,43 +137,6 @@ pub(crate) fn plant_template_credentials(template: &mut Value, salt: u64, i: usi
 /// The credentials of a room's `upload_info`, under [`Variants::storage_credentials`].
 pub(crate) fn room_credentials(salt: u64, room: usize) -> Value {
     json!({"key": key_id(salt, room), "secret": secret(salt, "room", room)})
-}
-
-impl Data {
-    /// Every secret the data set carries now (none unless [`Variants::storage_credentials`]).
-    pub(crate) fn planted_secrets(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (i, value) in (0..self.rooms.len()).map(|i| (i, self.room_json(i as u32))) {
-            if value
-                .pointer("/recording_info/upload_info/credentials")
-                .is_some()
-            {
-                out.push(secret(self.secret_salt, "room", i));
-            }
-        }
-        fn collect(v: &Value, out: &mut Vec<String>) {
-            match v {
-                Value::Object(m) => {
-                    for (k, v) in m {
-                        match v {
-                            Value::String(s) if k == "secretKey" || k == "secret" => {
-                                out.push(s.clone())
-                            }
-                            _ => collect(v, out),
-                        }
-                    }
-                }
-                Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
-                _ => {}
-            }
-        }
-        for t in &self.templates {
-            collect(&t.value, &mut out);
-        }
-        out.sort();
-        out.dedup();
-        out
-    }
 }
 
 #[cfg(test)]
