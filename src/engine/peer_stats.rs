@@ -65,6 +65,19 @@ struct Counts {
     empty: AtomicU64,
 }
 
+impl Counts {
+    fn log(&self, def: &StreamDef, sessions: usize) {
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        tracing::info!(
+            "{}: {sessions} sessions ended in the window; {} peers asked for, {} without stats (404) and {} with an empty report, skipped",
+            def.name,
+            load(&self.requested),
+            load(&self.not_found),
+            load(&self.empty)
+        );
+    }
+}
+
 pub async fn read(
     ctx: Arc<Context>,
     def: &'static StreamDef,
@@ -84,11 +97,45 @@ pub async fn read(
         );
         return emitter.state(&previous.as_ref().map_or(json!({}), to_value));
     }
-    let wanted = match &previous {
-        Some(s) => s.cursor - ctx.lookback,
-        None => ctx.floor(),
+    let (sessions, upper) = candidates(&ctx, def, previous.as_ref(), incremental).await?;
+    let counts = Arc::new(Counts::default());
+    let mut read: Vec<ReadSession> = previous.as_ref().map_or(Vec::new(), |s| s.read.clone());
+    let batches = batches(&sessions);
+    for (i, batch) in batches.iter().enumerate() {
+        read_batch(&ctx, def, field, batch, &counts).await?;
+        read.extend(batch.iter().map(|s| ReadSession {
+            id: s.id.clone(),
+            ended_at: s.ended_at,
+        }));
+        // A checkpoint between batches: up to just before the next batch's first end.
+        if let (true, Some(next)) = (incremental, batches.get(i + 1).and_then(|b| b.first())) {
+            let cursor = next.ended_at - Duration::nanoseconds(1);
+            emitter.state(&to_value(&bounded(cursor, &read, ctx.lookback)))?;
+        }
+    }
+    counts.log(def, sessions.len());
+    // Closing state: the window's end even when no session ended in it.
+    let state = match (incremental, upper) {
+        (true, Some(end)) => {
+            let cursor = previous.as_ref().map_or(end, |p| p.cursor.max(end));
+            to_value(&bounded(cursor, &read, ctx.lookback))
+        }
+        (true, None) => previous.as_ref().map_or(json!({}), to_value),
+        (false, _) => json!({}),
     };
-    let (sessions, server_time) = sessions_ended_since(&ctx, def, wanted).await?;
+    emitter.state(&state)
+}
+
+/// The sessions whose peers this sync asks for, in order of their end, and the window's end:
+/// ended in `(cursor − lookback, window end]`, within the day limit, not read already.
+async fn candidates(
+    ctx: &Context,
+    def: &'static StreamDef,
+    previous: Option<&PeerStatsState>,
+    incremental: bool,
+) -> Result<(Vec<EndedSession>, Option<DateTime<Utc>>)> {
+    let wanted = previous.map_or_else(|| ctx.floor(), |s| s.cursor - ctx.lookback);
+    let (sessions, server_time) = sessions_ended_since(ctx, def, wanted).await?;
     // The day limit counts on the API's clock, learned from the listing.
     let now = server_time.unwrap_or_else(|| ctx.client.server_now());
     let horizon = now - Duration::days(ctx.peer_quality_stats_days.into());
@@ -111,42 +158,7 @@ pub async fn read(
         .filter(|s| !already.contains(s.id.as_str()))
         .collect();
     sessions.sort_by(|a, b| (a.ended_at, &a.id).cmp(&(b.ended_at, &b.id)));
-
-    let counts = Arc::new(Counts::default());
-    let mut read: Vec<ReadSession> = previous.as_ref().map_or(Vec::new(), |s| s.read.clone());
-    let batches = batches(&sessions);
-    for (i, batch) in batches.iter().enumerate() {
-        read_batch(&ctx, def, field, batch, &counts).await?;
-        read.extend(batch.iter().map(|s| ReadSession {
-            id: s.id.clone(),
-            ended_at: s.ended_at,
-        }));
-        // A checkpoint between batches: up to just before the next batch's first end.
-        if let (true, Some(next)) = (incremental, batches.get(i + 1).and_then(|b| b.first())) {
-            let cursor = next.ended_at - Duration::nanoseconds(1);
-            emitter.state(&to_value(&bounded(cursor, &read, ctx.lookback)))?;
-        }
-    }
-    let requested = counts.requested.load(Ordering::Relaxed);
-    let (not_found, empty) = (
-        counts.not_found.load(Ordering::Relaxed),
-        counts.empty.load(Ordering::Relaxed),
-    );
-    tracing::info!(
-        "{}: {} sessions ended in the window; {requested} peers asked for, {not_found} without stats (404) and {empty} with an empty report, skipped",
-        def.name,
-        sessions.len()
-    );
-    // Closing state: the window's end even when no session ended in it.
-    let state = match (incremental, upper) {
-        (true, Some(end)) => {
-            let cursor = previous.as_ref().map_or(end, |p| p.cursor.max(end));
-            to_value(&bounded(cursor, &read, ctx.lookback))
-        }
-        (true, None) => previous.as_ref().map_or(json!({}), to_value),
-        (false, _) => json!({}),
-    };
-    emitter.state(&state)
+    Ok((sessions, upper))
 }
 
 /// The one place that knows where the candidates come from: ended sessions listed since
