@@ -238,6 +238,43 @@ mod tests {
     }
 
     #[test]
+    fn page_numbers_follow_has_next_or_the_page_count() {
+        use crate::engine::Envelope;
+        let parse = |body: Value| {
+            parse_page(
+                Envelope::PageNumbers,
+                body.to_string().as_bytes(),
+                Some(100),
+            )
+            .unwrap()
+        };
+        let page = parse(json!({"events": [{"event_id": "a"}],
+            "pagination": {"current_page": 1, "total_pages": 3, "total_items": 201, "has_next": true}}));
+        assert_eq!(
+            (page.items.len(), page.next.as_deref(), page.exhausted),
+            (1, Some("2"), false)
+        );
+        assert_eq!(page.total, Some(201));
+        // Without has_next, the page count decides.
+        let page =
+            parse(json!({"events": [], "pagination": {"current_page": 3, "total_pages": 3}}));
+        assert!(page.exhausted);
+        let page = parse(json!({"events": null}));
+        assert!(page.exhausted && page.items.is_empty());
+        for bad in [
+            json!({"events": {}}),
+            json!({"pagination": 5}),
+            json!({"pagination": {"has_next": "yes"}}),
+            json!({"pagination": {"current_page": -1}}),
+        ] {
+            assert!(
+                parse_page(Envelope::PageNumbers, bad.to_string().as_bytes(), None).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn events_without_an_id_are_still_told_apart() {
         let a =
             json!({"event_timestamp": "2024-01-01T00:00:00Z", "event_name": "peer.join.success"});
