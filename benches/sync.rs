@@ -1,7 +1,7 @@
 //! Benchmarks of whole syncs: the release binary against the fake 100ms API over loopback.
 //!
 //! `cargo bench --bench sync` runs every section; name sections to run some
-//! (`cargo bench --bench sync -- cpu memory latency rate requests startup peer`). Each figure is
+//! (`cargo bench --bench sync -- cpu memory latency rate requests hourly busy startup peer`). Each figure is
 //! the median of a few runs, and each bound is measured in the same run as what it bounds; the
 //! tables are what `BENCHMARKS.md` records.
 
@@ -437,6 +437,139 @@ fn requests() {
     }
 }
 
+/// An hourly incremental sync of every stream at the default scale: the first, one an hour
+/// later with 1% new, and one with nothing new. Requests per endpoint, as the fake saw them.
+fn hourly() {
+    println!("\n## An hourly sync, default scale (requests per endpoint)\n");
+    let bench = Bench::new(FakeConfig::default());
+    let config = bench.config(json!({}));
+    let streams = [
+        "sessions",
+        "rooms",
+        "active_room_peers",
+        "templates",
+        "template_settings",
+        "template_destinations",
+        "analytics_events",
+        "recordings",
+        "recording_assets",
+    ];
+    bench.fake.reset_requests();
+    let (_, state) = bench.read(&config, &streams, "incremental", None);
+    let first = bench.requests();
+    bench.fake.apply_changes(0.01);
+    bench.fake.advance_clock(Duration::from_secs(3600));
+    let (_, state) = bench.read(&config, &streams, "incremental", Some(&state));
+    let changed = bench.requests();
+    bench.fake.advance_clock(Duration::from_secs(3600));
+    bench.read(&config, &streams, "incremental", Some(&state));
+    let quiet = bench.requests();
+    println!("| endpoint | first sync | an hour later, 1% new | an hour later, nothing new |");
+    println!("|---|---:|---:|---:|");
+    let get = |m: &BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+    for route in first.keys() {
+        println!(
+            "| {route} | {} | {} | {} |",
+            get(&first, route),
+            get(&changed, route),
+            get(&quiet, route)
+        );
+    }
+}
+
+/// Few rooms, 100,000 events, most in two live sessions: analytics requests of three syncs
+/// against the floor (one request per 100 events of each session that can have new events),
+/// the events emitted again, and the time.
+fn busy() {
+    println!("\n## Busy rooms: analytics requests against the floor\n");
+    let bench = Bench::new(FakeConfig {
+        scale: Scale {
+            templates: 2,
+            rooms: 6,
+            sessions: 300,
+            active_sessions: 2,
+            peers_per_session: 4,
+            events_per_session: 20,
+            events_per_live_session: 48_000,
+            recordings: 10,
+            assets_per_recording: 2,
+        },
+        ..FakeConfig::default()
+    });
+    let config = bench.config(json!({}));
+    let stream = ["analytics_events"];
+    let floor = |fake: &FakeApi| -> u64 {
+        let now = fake.now();
+        let mut per_session: BTreeMap<String, u64> = BTreeMap::new();
+        for e in fake.raw("analytics_events") {
+            if let Some(s) = e["data"]["session_id"].as_str() {
+                *per_session.entry(s.to_owned()).or_default() += 1;
+            }
+        }
+        fake.raw("sessions")
+            .iter()
+            .filter(|s| {
+                let updated = s["updated_at"]
+                    .as_str()
+                    .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok());
+                s["active"] == true
+                    || updated.is_some_and(|u| u >= now - chrono::Duration::minutes(16))
+            })
+            .map(|s| {
+                per_session
+                    .get(s["id"].as_str().unwrap_or(""))
+                    .copied()
+                    .unwrap_or(0)
+                    .div_ceil(100)
+                    .max(1)
+            })
+            .sum()
+    };
+    bench.fake.reset_requests();
+    let (first, state) = bench.read(&config, &stream, "incremental", None);
+    let first_requests = get_route(&bench, "analytics_events");
+    bench.fake.add_live_events(5);
+    bench.fake.advance_clock(Duration::from_secs(120));
+    let (second, state) = bench.read(&config, &stream, "incremental", Some(&state));
+    let second_requests = get_route(&bench, "analytics_events");
+    let second_floor = floor(&bench.fake);
+    bench.fake.advance_clock(Duration::from_secs(60));
+    let (third, _) = bench.read(&config, &stream, "incremental", Some(&state));
+    let third_requests = get_route(&bench, "analytics_events");
+    let third_floor = floor(&bench.fake);
+    println!("| sync | events emitted | analytics requests | floor | ratio | wall s |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, cost, requests, floor) in [
+        ("1 (first)", first, first_requests, 0),
+        ("2 (5 new events)", second, second_requests, second_floor),
+        ("3 (nothing new)", third, third_requests, third_floor),
+    ] {
+        let ratio = if floor == 0 {
+            "–".to_owned()
+        } else {
+            format!("{:.2}×", requests as f64 / floor as f64)
+        };
+        println!(
+            "| {name} | {} | {requests} | {} | {ratio} | {:.2} |",
+            cost.records,
+            if floor == 0 {
+                "–".to_owned()
+            } else {
+                floor.to_string()
+            },
+            cost.wall.as_secs_f64()
+        );
+    }
+    println!(
+        "\nRepeats: sync 2 emitted {} events for 5 new ones; sync 3 emitted {}.",
+        second.records, third.records
+    );
+}
+
+fn get_route(bench: &Bench, route: &str) -> u64 {
+    bench.requests().get(route).copied().unwrap_or(0)
+}
+
 fn startup() {
     println!("\n## Start-up and size\n");
     let mut walls: Vec<Duration> = (0..11)
@@ -549,6 +682,12 @@ fn main() {
     }
     if wants("requests") {
         requests();
+    }
+    if wants("hourly") {
+        hourly();
+    }
+    if wants("busy") {
+        busy();
     }
     if wants("rate") {
         rate();

@@ -19,7 +19,7 @@ use super::attach::Attacher;
 use super::context::{listing, Context, Emitter};
 use super::cursor::{
     query_time, query_time_ceil, timestamp, to_value, CreatedState, PendingObject, SavedState,
-    Window, SAFETY_MARGIN,
+    Window, OLDEST, SAFETY_MARGIN,
 };
 use super::partitions::static_partitions;
 use super::{Partition, StreamDef};
@@ -100,7 +100,9 @@ pub async fn read(
         .oldest_pending()
         .map(|p| p - Duration::nanoseconds(1))
         .map_or(previous - ctx.lookback, |p| p.min(previous - ctx.lookback))
-        .max(floor);
+        .max(floor)
+        // Nothing predates the epoch: an earlier start date costs no empty slices before it.
+        .max(OLDEST - Duration::nanoseconds(1));
     // Closed slices up to about now, then one open slice whose end the API's clock decides.
     let horizon = (spec.server_filter && incremental).then(|| {
         ctx.end_date

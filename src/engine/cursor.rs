@@ -51,9 +51,14 @@ pub fn newest(record: &Value, fields: &[&str]) -> Option<DateTime<Utc>> {
     fields.iter().filter_map(|f| timestamp(record, f)).max()
 }
 
-/// `YYYY-MM-DDTHH:mm:ss.sssZ`, the form the API documents for `after`/`before`, rounded down.
+/// The oldest instant a 100ms object can carry: ids hold seconds since the Unix epoch. A
+/// `start_date` before it (year 0000, say) reads from here, in the form the API accepts.
+pub const OLDEST: DateTime<Utc> = DateTime::UNIX_EPOCH;
+
+/// `YYYY-MM-DDTHH:mm:ss.sssZ`, the form the API documents for `after`/`before`, rounded down,
+/// and never before [`OLDEST`] (a year before 0000 has no such form).
 pub fn query_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    t.max(OLDEST).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// `YYYY-MM-DDTHH:mm:ss.sssZ` rounded up to the next millisecond, for an upper bound that must
@@ -276,6 +281,15 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(query_time_ceil(whole), "2024-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn query_times_never_precede_the_epoch() {
+        let ancient = "0000-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            query_time(ancient - Duration::nanoseconds(1)),
+            "1970-01-01T00:00:00.000Z"
+        );
     }
 
     #[test]
