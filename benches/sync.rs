@@ -16,6 +16,18 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_source-100ms");
 const RUNS: usize = 3;
+/// Every stream, as `discover` lists them.
+const STREAMS: [&str; 9] = [
+    "sessions",
+    "rooms",
+    "active_room_peers",
+    "templates",
+    "template_settings",
+    "template_destinations",
+    "analytics_events",
+    "recordings",
+    "recording_assets",
+];
 
 /// What one run of the connector cost.
 #[derive(Clone, Copy, Debug, Default)]
@@ -399,17 +411,7 @@ fn requests() {
     println!("\n## Requests per stream, default scale\n");
     let bench = Bench::new(FakeConfig::default());
     let config = bench.config(json!({}));
-    let streams = [
-        "sessions",
-        "rooms",
-        "active_room_peers",
-        "templates",
-        "template_settings",
-        "template_destinations",
-        "analytics_events",
-        "recordings",
-        "recording_assets",
-    ];
+    let streams = STREAMS;
     bench.fake.reset_requests();
     let mut full = BTreeMap::new();
     for s in streams {
@@ -443,17 +445,7 @@ fn hourly() {
     println!("\n## An hourly sync, default scale (requests per endpoint)\n");
     let bench = Bench::new(FakeConfig::default());
     let config = bench.config(json!({}));
-    let streams = [
-        "sessions",
-        "rooms",
-        "active_room_peers",
-        "templates",
-        "template_settings",
-        "template_destinations",
-        "analytics_events",
-        "recordings",
-        "recording_assets",
-    ];
+    let streams = STREAMS;
     bench.fake.reset_requests();
     let (_, state) = bench.read(&config, &streams, "incremental", None);
     let first = bench.requests();
@@ -483,17 +475,7 @@ fn hourly() {
 fn busy() {
     println!("\n## Busy rooms: analytics requests against the floor\n");
     let bench = Bench::new(FakeConfig {
-        scale: Scale {
-            templates: 2,
-            rooms: 6,
-            sessions: 300,
-            active_sessions: 2,
-            peers_per_session: 4,
-            events_per_session: 20,
-            events_per_live_session: 48_000,
-            recordings: 10,
-            assets_per_recording: 2,
-        },
+        scale: Scale::busy_rooms(),
         ..FakeConfig::default()
     });
     let config = bench.config(json!({}));

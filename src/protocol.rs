@@ -33,11 +33,11 @@ pub enum Message {
     },
 }
 
-/// Log levels the protocol allows (`WARNING` is not one of them).
+/// The protocol's log levels that the connector uses: one per `tracing` level. The protocol's
+/// `FATAL` is never sent, failures are TRACE ERROR messages; `WARNING` is not a protocol level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum LogLevel {
-    Fatal,
     Error,
     Warn,
     Info,

@@ -15,15 +15,18 @@ use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
-use governor::clock::{Clock, DefaultClock};
-use governor::{Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::HeaderMap;
 use reqwest::Url;
 use serde_json::Value;
 use tokio::sync::Semaphore;
+// Tokio's clock, not std's: the retry budget is spent by tokio sleeps, so it is counted on the
+// clock they run on (the same as std's in production; the paused one in unit tests).
+use tokio::time::Instant;
 
 use super::fault::{root_cause, NetworkFault};
 use super::retry::{classify, mentions_limit, parse_retry_after, Backoff, Verdict};
@@ -58,6 +61,7 @@ pub struct ClientOptions {
     pub secrets: Vec<String>,
 }
 
+#[derive(Debug)]
 pub struct Response {
     pub body: Bytes,
     /// The server's clock, from its `Date` header.
@@ -72,21 +76,13 @@ pub struct RequestStats {
     pub refused_page_sizes: u64,
 }
 
-type Limiter = RateLimiter<
-    governor::state::NotKeyed,
-    governor::state::InMemoryState,
-    DefaultClock,
-    governor::middleware::NoOpMiddleware<<DefaultClock as Clock>::Instant>,
->;
-
 pub struct Client {
     http: reqwest::Client,
     base: String,
     /// The host of the base URL, for messages about it.
     host: String,
     auth: Auth,
-    limiter: Limiter,
-    limiter_clock: DefaultClock,
+    limiter: DefaultDirectRateLimiter,
     in_flight: Semaphore,
     max_retries: u32,
     initial_backoff: Duration,
@@ -144,6 +140,15 @@ impl Cause {
     }
 }
 
+/// What the server answered, before any judgement of it.
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    /// Empty for a redirect, whose body is never read.
+    body: Bytes,
+    server_time: Option<DateTime<Utc>>,
+}
+
 /// What one attempt came to.
 enum Attempt {
     Done(Response),
@@ -173,13 +178,23 @@ impl Client {
             .user_agent(concat!("source-100ms/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| HttpError::Setup(e.to_string()))?;
+        Client::with_http(options, auth, observer, http)
+    }
+
+    /// A client over `http`, which must follow no redirects; [`Client::new`] builds the one
+    /// every sync uses, the unit tests one without timeouts (see `super::tests`).
+    pub(super) fn with_http(
+        options: ClientOptions,
+        auth: Auth,
+        observer: Arc<dyn Observer>,
+        http: reqwest::Client,
+    ) -> Result<Client, HttpError> {
         let period = Duration::from_secs_f64(1.0 / options.requests_per_second);
         // A burst of one: requests are spaced evenly, so no one-second window ever sees more
         // than the configured rate plus one.
         let quota = Quota::with_period(period)
             .ok_or_else(|| HttpError::Setup("requests_per_second is too high".into()))?
             .allow_burst(NonZeroU32::MIN);
-        let limiter_clock = DefaultClock::default();
         let seed = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
@@ -189,8 +204,7 @@ impl Client {
             base: options.base_url.as_str().trim_end_matches('/').to_owned(),
             host: options.base_url.host_str().unwrap_or_default().to_owned(),
             auth,
-            limiter: RateLimiter::direct_with_clock(quota, limiter_clock.clone()),
-            limiter_clock,
+            limiter: RateLimiter::direct(quota),
             in_flight: Semaphore::new(options.max_concurrent_requests.max(1)),
             max_retries: options.max_retries,
             initial_backoff: options.initial_backoff,
@@ -273,6 +287,7 @@ impl Client {
         }
     }
 
+    /// One request and what it comes to: the exchange, then the judgement of the answer.
     async fn attempt(
         &self,
         url: &str,
@@ -280,12 +295,28 @@ impl Client {
         query: &[(&str, String)],
         token: &str,
     ) -> Result<Attempt, HttpError> {
+        match self.exchange(url, endpoint, query, token).await? {
+            Ok(answer) => self.judge(answer, endpoint, query),
+            Err(e) => Ok(self.network_fault(&e)),
+        }
+    }
+
+    /// The I/O of one attempt: a slot among the requests in flight, the rate limiter, the
+    /// request, and the body (bounded). A transport failure is the inner error, to be judged
+    /// as a network fault; the outer one ends the request.
+    async fn exchange(
+        &self,
+        url: &str,
+        endpoint: &str,
+        query: &[(&str, String)],
+        token: &str,
+    ) -> Result<Result<Answer, reqwest::Error>, HttpError> {
         let _slot = self
             .in_flight
             .acquire()
             .await
             .map_err(|_| HttpError::Setup("the request semaphore was closed".into()))?;
-        self.wait_for_rate_limiter().await;
+        self.limiter.until_ready().await;
         let sent = Instant::now();
         let result = self
             .http
@@ -297,7 +328,7 @@ impl Client {
             .await;
         let response = match result {
             Ok(r) => r,
-            Err(e) => return Ok(self.network_fault(&e)),
+            Err(e) => return Ok(Err(e)),
         };
         let status = response.status().as_u16();
         let server_time = self.observe_server_clock(response.headers());
@@ -306,25 +337,44 @@ impl Client {
             self.scrub(&format!("{query:?}")),
             sent.elapsed().as_millis()
         );
-        let retry_after = response
-            .headers()
+        let headers = response.headers().clone();
+        // A redirect is refused whatever it says, so its body is not worth the wait.
+        let body = if classify(status) == Verdict::Redirect {
+            Bytes::new()
+        } else {
+            match read_body(response, endpoint).await {
+                Ok(body) => body,
+                Err(BodyError::TooLarge(e)) => return Err(e),
+                Err(BodyError::Transport(e)) => return Ok(Err(e)),
+            }
+        };
+        Ok(Ok(Answer {
+            status,
+            headers,
+            body,
+            server_time,
+        }))
+    }
+
+    /// The verdict on an answer, as the action the retry loop takes: done, wait and retry,
+    /// re-authenticate, or fail with a typed error. No I/O.
+    fn judge(
+        &self,
+        answer: Answer,
+        endpoint: &str,
+        query: &[(&str, String)],
+    ) -> Result<Attempt, HttpError> {
+        let Answer {
+            status,
+            headers,
+            body,
+            server_time,
+        } = answer;
+        let retry_after = headers
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let verdict = classify(status);
-        if verdict == Verdict::Redirect {
-            return Err(HttpError::Redirected {
-                status,
-                endpoint: endpoint.to_owned(),
-                location: self.scrub(&describe_location(response.headers())),
-            });
-        }
-        let body = match read_body(response, endpoint).await {
-            Ok(body) => body,
-            Err(BodyError::TooLarge(e)) => return Err(e),
-            Err(BodyError::Transport(e)) => return Ok(self.network_fault(&e)),
-        };
-        Ok(match verdict {
+        Ok(match classify(status) {
             Verdict::Success => Attempt::Done(Response { body, server_time }),
             Verdict::RateLimited => Attempt::Wait {
                 after: retry_after,
@@ -346,26 +396,41 @@ impl Client {
                 status,
                 message: self.server_text(&body),
             },
-            // A redirect was answered above, before its body was read.
-            Verdict::Fail | Verdict::Redirect => {
-                let message = self.server_text(&body);
-                let limit = query.iter().find(|(key, _)| *key == "limit");
-                return Err(match limit {
-                    Some((_, limit)) if status == 400 && mentions_limit(&message) => {
-                        HttpError::PageSizeRefused {
-                            endpoint: endpoint.to_owned(),
-                            limit: limit.clone(),
-                            message,
-                        }
-                    }
-                    _ => HttpError::Status {
-                        status,
-                        endpoint: endpoint.to_owned(),
-                        message,
-                    },
-                });
+            Verdict::Redirect => {
+                return Err(HttpError::Redirected {
+                    status,
+                    endpoint: endpoint.to_owned(),
+                    location: self.scrub(&describe_location(&headers)),
+                })
             }
+            Verdict::Fail => return Err(self.refusal(status, endpoint, query, &body)),
         })
+    }
+
+    /// The error for a status retrying cannot change: a page size refused, or any other.
+    fn refusal(
+        &self,
+        status: u16,
+        endpoint: &str,
+        query: &[(&str, String)],
+        body: &[u8],
+    ) -> HttpError {
+        let message = self.server_text(body);
+        let limit = query.iter().find(|(key, _)| *key == "limit");
+        match limit {
+            Some((_, limit)) if status == 400 && mentions_limit(&message) => {
+                HttpError::PageSizeRefused {
+                    endpoint: endpoint.to_owned(),
+                    limit: limit.clone(),
+                    message,
+                }
+            }
+            _ => HttpError::Status {
+                status,
+                endpoint: endpoint.to_owned(),
+                message,
+            },
+        }
     }
 
     /// A failed exchange, as a wait before the next attempt (or the end, when retrying
@@ -391,12 +456,6 @@ impl Client {
         self.scrub(&describe_body(body))
     }
 
-    async fn wait_for_rate_limiter(&self) {
-        while let Err(not_until) = self.limiter.check() {
-            tokio::time::sleep(not_until.wait_time_from(self.limiter_clock.now())).await;
-        }
-    }
-
     async fn sleep_with_heartbeat(&self, stream: &str, wait: Duration, rate_limited: bool) {
         let mut left = wait;
         while !left.is_zero() {
@@ -413,7 +472,7 @@ impl Client {
     }
 
     /// The server's time from its `Date` header, when it is near enough ours to believe.
-    fn observe_server_clock(&self, headers: &reqwest::header::HeaderMap) -> Option<DateTime<Utc>> {
+    fn observe_server_clock(&self, headers: &HeaderMap) -> Option<DateTime<Utc>> {
         let date = headers.get(reqwest::header::DATE)?.to_str().ok()?;
         let server = DateTime::parse_from_rfc2822(date).ok()?.with_timezone(&Utc);
         let local = Utc::now();
@@ -515,7 +574,7 @@ async fn read_body(mut response: reqwest::Response, endpoint: &str) -> Result<By
 
 /// Where a redirect points, as far as an error message needs: never more than
 /// [`MAX_LOCATION_CHARS`], and printable.
-fn describe_location(headers: &reqwest::header::HeaderMap) -> String {
+fn describe_location(headers: &HeaderMap) -> String {
     let Some(location) = headers.get(reqwest::header::LOCATION) else {
         return "nowhere (no Location header)".to_owned();
     };
@@ -563,6 +622,73 @@ pub fn describe_body(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::{Credentials, Secret};
+
+    fn judge(
+        status: u16,
+        headers: &[(&'static str, &str)],
+        body: &str,
+    ) -> Result<Attempt, HttpError> {
+        let options = ClientOptions {
+            base_url: Url::parse("http://127.0.0.1:9/v2").unwrap(),
+            requests_per_second: 10.0,
+            max_concurrent_requests: 1,
+            max_retries: 1,
+            initial_backoff: Duration::from_secs(1),
+            max_total_time: MAX_TOTAL_TIME,
+            secrets: Vec::new(),
+        };
+        struct Silent;
+        impl Observer for Silent {
+            fn waiting(&self, _: &str, _: Duration, _: bool) {}
+        }
+        let auth = Auth::new(&Credentials::ManagementToken(Secret::new("a-ready-token"))).unwrap();
+        let client = Client::new(options, auth, Arc::new(Silent)).unwrap();
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, value.parse().unwrap());
+        }
+        let answer = Answer {
+            status,
+            headers: map,
+            body: Bytes::copy_from_slice(body.as_bytes()),
+            server_time: None,
+        };
+        client.judge(answer, "GET /rooms", &[("limit", "100".to_owned())])
+    }
+
+    #[test]
+    fn answers_are_judged_without_io() {
+        assert!(matches!(judge(200, &[], "{}"), Ok(Attempt::Done(_))));
+        assert!(matches!(
+            judge(429, &[("retry-after", "3")], ""),
+            Ok(Attempt::Wait { after: Some(d), cause: Cause::RateLimited, .. }) if d == Duration::from_secs(3)
+        ));
+        assert!(matches!(
+            judge(503, &[], ""),
+            Ok(Attempt::Wait {
+                after: None,
+                cause: Cause::Server,
+                ..
+            })
+        ));
+        assert!(matches!(
+            judge(403, &[], ""),
+            Ok(Attempt::Reauthenticate { status: 403, .. })
+        ));
+        assert!(matches!(
+            judge(302, &[("location", "https://elsewhere.example/")], ""),
+            Err(HttpError::Redirected { status: 302, location, .. }) if location == "https://elsewhere.example/"
+        ));
+        assert!(matches!(
+            judge(400, &[], r#"{"message":"limit must be between 10 and 20"}"#),
+            Err(HttpError::PageSizeRefused { limit, .. }) if limit == "100"
+        ));
+        assert!(matches!(
+            judge(404, &[], r#"{"message":"Room not found"}"#),
+            Err(HttpError::Status { status: 404, .. })
+        ));
+    }
 
     #[test]
     fn describe_body_prefers_the_api_message() {

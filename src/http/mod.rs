@@ -11,6 +11,8 @@ mod client;
 mod fault;
 mod retry;
 mod scrub;
+#[cfg(test)]
+mod tests;
 
 pub use auth::Auth;
 pub use client::{

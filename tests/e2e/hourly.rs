@@ -33,24 +33,9 @@ fn sync(h: &Harness, config: &Value, streams: &[&str], state: Option<&Value>) ->
     (run, events)
 }
 
-/// Few rooms, over 100,000 events, most of them in two live sessions.
-fn busy_rooms() -> Scale {
-    Scale {
-        templates: 2,
-        rooms: 6,
-        sessions: 300,
-        active_sessions: 2,
-        peers_per_session: 4,
-        events_per_session: 20,
-        events_per_live_session: 48_000,
-        recordings: 10,
-        assets_per_recording: 2,
-    }
-}
-
 #[test]
 fn a_busy_room_costs_what_is_new_not_what_it_keeps() {
-    let h = settled(busy_rooms());
+    let h = settled(Scale::busy_rooms());
     let config = h.config();
     let stream = ["analytics_events"];
     let total = h.fake.expected_keys("analytics_events").len();

@@ -64,6 +64,22 @@ impl Default for Scale {
 }
 
 impl Scale {
+    /// Few rooms and over 100,000 analytics events, most of them in two live sessions: the
+    /// account where reading events costs the most.
+    pub fn busy_rooms() -> Scale {
+        Scale {
+            templates: 2,
+            rooms: 6,
+            sessions: 300,
+            active_sessions: 2,
+            peers_per_session: 4,
+            events_per_session: 20,
+            events_per_live_session: 48_000,
+            recordings: 10,
+            assets_per_recording: 2,
+        }
+    }
+
     /// The default scale with every count multiplied by `f` (per-session/per-recording
     /// averages and the number of live sessions stay as they are).
     pub fn times(f: f64) -> Scale {

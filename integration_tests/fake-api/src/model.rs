@@ -702,11 +702,11 @@ impl Data {
             .collect()
     }
 
-    pub(crate) fn recording_json(&self, i: u32, with_assets: bool) -> Value {
+    pub(crate) fn recording_json(&self, i: u32) -> Value {
         let r = &self.recordings[i as usize];
         let s = &self.sessions[r.session as usize];
         let room = oid_hex(&self.rooms[s.room as usize].id);
-        let mut v = json!({
+        json!({
             "id": oid_hex(&r.id),
             "room_id": room,
             "session_id": oid_hex(&s.id),
@@ -719,23 +719,7 @@ impl Data {
             "started_by": r.started_by.map(uuid_str).unwrap_or_default(),
             "stopped_by": "",
             "asset_types": self.asset_types(r),
-        });
-        if with_assets {
-            let assets: Vec<Value> = r
-                .assets
-                .iter()
-                .map(|&a| {
-                    let mut v = self.asset_json(a);
-                    let m = v.as_object_mut().expect("object");
-                    for k in ["job_id", "room_id", "session_id"] {
-                        m.remove(k);
-                    }
-                    v
-                })
-                .collect();
-            v["recording_assets"] = Value::Array(assets);
-        }
-        v
+        })
     }
 
     pub(crate) fn asset_json(&self, i: u32) -> Value {
@@ -1015,7 +999,7 @@ impl Data {
                 .recordings_order
                 .iter()
                 .filter(|&&i| self.recordings[i as usize].visible <= now)
-                .map(|&i| self.recording_json(i, false))
+                .map(|&i| self.recording_json(i))
                 .collect(),
             "recording_assets" => self
                 .assets_order

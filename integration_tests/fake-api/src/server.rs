@@ -478,9 +478,6 @@ fn route(sh: &Shared, d: &Data, now: i64, path: &str, q: &Query) -> Result<Value
                 |i| d.room_json(i),
             )
         }
-        ["rooms", id] => find(&d.rooms_order, room_id, id)
-            .map(|i| d.room_json(i))
-            .ok_or_else(|| not_found("Room not found")),
         ["sessions"] => {
             let room = q.id("room_id")?;
             let variants = d.variants;
@@ -504,9 +501,6 @@ fn route(sh: &Shared, d: &Data, now: i64, path: &str, q: &Query) -> Result<Value
                 |i| d.session_json(i),
             )
         }
-        ["sessions", id] => find(&d.sessions_order, session_id, id)
-            .map(|i| d.session_json(i))
-            .ok_or_else(|| not_found("Session not found")),
         ["templates"] => cursor_list(
             sh,
             q,
@@ -520,13 +514,8 @@ fn route(sh: &Shared, d: &Data, now: i64, path: &str, q: &Query) -> Result<Value
                 .map(|i| &d.templates[i as usize].value)
                 .ok_or_else(|| not_found("Error: template not found"))?;
             match rest {
-                [] => Ok(t.clone()),
                 ["settings"] => Ok(t["settings"].clone()),
                 ["destinations"] => Ok(t["destinations"].clone()),
-                ["roles", role] => t["roles"]
-                    .get(*role)
-                    .cloned()
-                    .ok_or_else(|| not_found("Role not found")),
                 _ => Err(not_found("Not found")),
             }
         }
@@ -547,12 +536,9 @@ fn route(sh: &Shared, d: &Data, now: i64, path: &str, q: &Query) -> Result<Value
                         && session.is_none_or(|x| s.id == x)
                         && status.is_none_or(|x| REC_STATUSES[r.status as usize] == x)
                 },
-                |i| d.recording_json(i, false),
+                |i| d.recording_json(i),
             )
         }
-        ["recordings", id] => find(&d.recordings_order, recording_id, id)
-            .map(|i| d.recording_json(i, true))
-            .ok_or_else(|| not_found("Recording not found")),
         ["recording-assets"] => {
             let room = q.id("room_id")?;
             let session = q.id("session_id")?;
@@ -578,21 +564,6 @@ fn route(sh: &Shared, d: &Data, now: i64, path: &str, q: &Query) -> Result<Value
                 |i| d.asset_json(i),
             )
         }
-        ["recording-assets", id] => find(&d.assets_order, asset_id, id)
-            .map(|i| d.asset_json(i))
-            .ok_or_else(|| not_found("Asset not found")),
-        ["recording-assets", id, "presigned-url"] => {
-            let a =
-                find(&d.assets_order, asset_id, id).ok_or_else(|| not_found("Asset not found"))?;
-            let v = d.asset_json(a);
-            let secs: i64 = q
-                .get("presign_duration")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(3 * 86400);
-            Ok(json!({"id": v["id"], "path": v["path"],
-                "url": format!("https://fake-recordings.example/{}?X-Expires={secs}", v["id"].as_str().unwrap_or("")),
-                "expiry": secs}))
-        }
         ["active-rooms", id, rest @ ..] => {
             let room =
                 find(&d.rooms_order, room_id, id).ok_or_else(|| not_found("Room not found"))?;
@@ -601,13 +572,8 @@ fn route(sh: &Shared, d: &Data, now: i64, path: &str, q: &Query) -> Result<Value
                 .active_session
                 .map(|s| &d.sessions[s as usize])
                 .ok_or_else(|| not_found("Room not found"))?;
-            let mut connected = s.peers.iter().filter(|p| p.left.is_none());
+            let connected = s.peers.iter().filter(|p| p.left.is_none());
             match rest {
-                [] => Ok(json!({
-                    "id": oid_hex(&r.id), "name": r.name, "customer_id": d.customer,
-                    "session": {"id": oid_hex(&s.id), "created_at": ts::fmt(s.created),
-                        "peers": connected.map(|p| uuid_str(p.id)).collect::<Vec<_>>()}
-                })),
                 ["peers"] => {
                     let (user, role) = (q.get("user_id"), q.get("role"));
                     let mut peers = Map::new();
@@ -621,14 +587,6 @@ fn route(sh: &Shared, d: &Data, now: i64, path: &str, q: &Query) -> Result<Value
                     }
                     Ok(json!({ "peers": peers }))
                 }
-                ["peers", pid] => connected
-                    .find(|p| uuid_str(p.id) == *pid)
-                    .map(|p| {
-                        let mut v = Data::active_peer_json(p);
-                        v["tracks"] = json!({});
-                        v
-                    })
-                    .ok_or_else(|| not_found("Peer not found")),
                 _ => Err(not_found("Not found")),
             }
         }
