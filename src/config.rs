@@ -1,8 +1,9 @@
 //! The connector's configuration: `spec.json`, and the raw JSON config turned into a
 //! [`Config`] whose every field has been checked.
 //!
-//! `spec.json` is the single source of truth for what a config may hold; `spec` prints it as is.
-//! Validation here gives each mistake a sentence a person can act on, naming the field.
+//! `spec.json` is the single source of truth for what a config may hold; `spec` prints it as is,
+//! and [`spec_check`] enforces it as the first check of every config. The checks here are what a
+//! schema cannot say. Each mistake gets a sentence a person can act on, naming the field.
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,6 +14,8 @@ use serde_json::{Map, Value};
 
 pub use crate::credentials::{Credentials, Secret};
 use crate::error::{Error, Result};
+
+mod spec_check;
 
 /// The connector specification, exactly as `spec` prints it.
 pub const SPEC_JSON: &str = include_str!("../spec.json");
@@ -46,7 +49,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// Parses and validates the text of a config file.
+    /// Parses and validates the text of a config file: first against `spec.json`, then for what
+    /// a schema cannot say (a date that does not exist, a start in the future, an end before
+    /// the start, the base URL's rules, blank credentials).
     pub fn parse(text: &str) -> Result<Config> {
         let value: Value = serde_json::from_str(text).map_err(|e| {
             Error::config(format!(
@@ -54,23 +59,19 @@ impl Config {
                  {{\"credentials\": {{…}}, \"start_date\": \"2024-01-01T00:00:00Z\"}}."
             ))
         })?;
+        spec_check::check(&value)?;
         let Value::Object(map) = value else {
             return Err(Error::config("The config must be a JSON object."));
         };
         Config::from_map(&map)
     }
 
+    /// Builds the config from a map that already matches the spec: types, bounds and required
+    /// fields are settled, so absent optional fields take their defaults.
     fn from_map(map: &Map<String, Value>) -> Result<Config> {
         let credentials = parse_credentials(map.get("credentials"))?;
-        let start_date = match map.get("start_date") {
-            None | Some(Value::Null) => {
-                return Err(Error::config(
-                    "The config has no start_date: set it to the RFC 3339 date-time of the \
-                     oldest data to read, e.g. \"2024-01-01T00:00:00Z\".",
-                ))
-            }
-            Some(v) => parse_date_time("start_date", v)?,
-        };
+        let start_date =
+            parse_date_time("start_date", map.get("start_date").unwrap_or(&Value::Null))?;
         let now = Utc::now();
         if start_date > now {
             return Err(Error::config(format!(
@@ -78,8 +79,9 @@ impl Config {
                  date-time of the oldest data to read, e.g. \"2024-01-01T00:00:00Z\"."
             )));
         }
+        // The spec allows "" explicitly: UIs send it for an emptied optional field.
         let end_date = match map.get("end_date") {
-            None | Some(Value::Null) => None,
+            None => None,
             Some(Value::String(s)) if s.is_empty() => None,
             Some(v) => Some(parse_date_time("end_date", v)?),
         };
@@ -90,53 +92,27 @@ impl Config {
                 )));
             }
         }
-        let api_base_url = parse_base_url(map.get("api_base_url"))?;
-        let requests_per_second = match number(map, "requests_per_second")? {
-            None => DEFAULT_REQUESTS_PER_SECOND,
-            Some(n) if (0.1..=100000.0).contains(&n) => n,
-            Some(n) => {
-                return Err(Error::config(format!(
-                    "requests_per_second must be between 0.1 and 100000, not {n}."
-                )))
-            }
-        };
-        let max_concurrent_requests = match integer(map, "max_concurrent_requests", 1, 64)? {
-            None => DEFAULT_MAX_CONCURRENT_REQUESTS,
-            Some(n) => n as usize,
-        };
-        let max_retries = integer(map, "max_retries", 0, 20)?
-            .map(|n| n as u32)
-            .unwrap_or(DEFAULT_MAX_RETRIES);
-        let retry_initial_backoff = match number(map, "retry_initial_backoff_secs")? {
-            None => DEFAULT_INITIAL_BACKOFF,
-            Some(n) if (0.001..=60.0).contains(&n) => Duration::from_secs_f64(n),
-            Some(n) => {
-                return Err(Error::config(format!(
-                    "retry_initial_backoff_secs must be between 0.001 and 60, not {n}."
-                )))
-            }
-        };
-        let lookback = chrono::Duration::minutes(
-            integer(map, "lookback_window_minutes", 0, 1440)?.unwrap_or(DEFAULT_LOOKBACK_MINUTES),
-        );
-        let join_failure_sweep = chrono::Duration::hours(
-            integer(map, "join_failure_sweep_hours", 0, 720)?
-                .unwrap_or(DEFAULT_JOIN_FAILURE_SWEEP_HOURS),
-        );
-        let peer_quality_stats_days = integer(map, "peer_quality_stats_days", 0, 30)?
-            .map_or(DEFAULT_PEER_QUALITY_STATS_DAYS, |n| n as u32);
         Ok(Config {
             credentials,
             start_date,
             end_date,
-            api_base_url,
-            requests_per_second,
-            max_concurrent_requests,
-            max_retries,
-            retry_initial_backoff,
-            lookback,
-            join_failure_sweep,
-            peer_quality_stats_days,
+            api_base_url: parse_base_url(map.get("api_base_url"))?,
+            requests_per_second: number(map, "requests_per_second")
+                .unwrap_or(DEFAULT_REQUESTS_PER_SECOND),
+            max_concurrent_requests: whole_number(map, "max_concurrent_requests")
+                .map_or(DEFAULT_MAX_CONCURRENT_REQUESTS, |n| n as usize),
+            max_retries: whole_number(map, "max_retries").map_or(DEFAULT_MAX_RETRIES, |n| n as u32),
+            retry_initial_backoff: number(map, "retry_initial_backoff_secs")
+                .map_or(DEFAULT_INITIAL_BACKOFF, Duration::from_secs_f64),
+            lookback: chrono::Duration::minutes(
+                whole_number(map, "lookback_window_minutes").unwrap_or(DEFAULT_LOOKBACK_MINUTES),
+            ),
+            join_failure_sweep: chrono::Duration::hours(
+                whole_number(map, "join_failure_sweep_hours")
+                    .unwrap_or(DEFAULT_JOIN_FAILURE_SWEEP_HOURS),
+            ),
+            peer_quality_stats_days: whole_number(map, "peer_quality_stats_days")
+                .map_or(DEFAULT_PEER_QUALITY_STATS_DAYS, |n| n as u32),
         })
     }
 
@@ -149,24 +125,22 @@ impl Config {
     }
 }
 
+/// The credentials object, whose shape the spec's `oneOf` has settled; a value of spaces only is
+/// what the spec's `minLength` cannot refuse.
 fn parse_credentials(value: Option<&Value>) -> Result<Credentials> {
-    let Some(Value::Object(creds)) = value else {
-        return Err(Error::config(
-            "The config needs a credentials object: either {\"auth_type\": \"app_credentials\", \
-             \"app_access_key\": …, \"app_secret\": …} or {\"auth_type\": \"management_token\", \
-             \"management_token\": …}.",
-        ));
-    };
+    let creds = value.and_then(Value::as_object);
     let text = |key: &str| -> Result<String> {
-        match creds.get(key) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        match creds.and_then(|c| c.get(key)).and_then(Value::as_str) {
+            Some(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
             _ => Err(Error::config(format!(
-                "credentials.{key} is missing or empty: copy it from the 100ms dashboard \
-                 (Developer section)."
+                "credentials.{key} is blank: copy it from the 100ms dashboard (Developer section)."
             ))),
         }
     };
-    match creds.get("auth_type").and_then(Value::as_str) {
+    match creds
+        .and_then(|c| c.get("auth_type"))
+        .and_then(Value::as_str)
+    {
         Some("app_credentials") => Ok(Credentials::AppCredentials {
             access_key: text("app_access_key")?,
             secret: Secret::new(text("app_secret")?),
@@ -174,10 +148,10 @@ fn parse_credentials(value: Option<&Value>) -> Result<Credentials> {
         Some("management_token") => Ok(Credentials::ManagementToken(Secret::new(text(
             "management_token",
         )?))),
-        other => Err(Error::config(format!(
-            "credentials.auth_type must be \"app_credentials\" or \"management_token\", not {}.",
-            other.map_or("missing".to_owned(), |o| format!("\"{o}\""))
-        ))),
+        // Reached only if spec.json gains an auth_type this code does not know.
+        _ => Err(Error::config(
+            "credentials.auth_type must be \"app_credentials\" or \"management_token\".",
+        )),
     }
 }
 
@@ -209,16 +183,11 @@ pub fn parse_date_time(field: &str, value: &Value) -> Result<DateTime<Utc>> {
         })
 }
 
+/// The base URL: a string by the spec; the rules below are what a schema cannot say.
 fn parse_base_url(value: Option<&Value>) -> Result<Url> {
-    let raw = match value {
-        None | Some(Value::Null) => DEFAULT_BASE_URL,
-        Some(Value::String(s)) if s.trim().is_empty() => DEFAULT_BASE_URL,
-        Some(Value::String(s)) => s.trim(),
-        Some(other) => {
-            return Err(Error::config(format!(
-                "api_base_url must be a URL string, not {other}."
-            )))
-        }
+    let raw = match value.and_then(Value::as_str).map(str::trim) {
+        None | Some("") => DEFAULT_BASE_URL,
+        Some(s) => s,
     };
     let url = Url::parse(raw.trim_end_matches('/')).map_err(|e| {
         Error::config(format!(
@@ -266,29 +235,14 @@ fn is_loopback(url: &Url) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn number(map: &Map<String, Value>, key: &str) -> Result<Option<f64>> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(other) => Err(Error::config(format!(
-            "{key} must be a number, not {other}."
-        ))),
-    }
+/// An optional number the spec has already bounded.
+fn number(map: &Map<String, Value>, key: &str) -> Option<f64> {
+    map.get(key).and_then(Value::as_f64)
 }
 
-fn integer(map: &Map<String, Value>, key: &str, min: i64, max: i64) -> Result<Option<i64>> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(i) if (min..=max).contains(&i) => Ok(Some(i)),
-            _ => Err(Error::config(format!(
-                "{key} must be a whole number between {min} and {max}, not {n}."
-            ))),
-        },
-        Some(other) => Err(Error::config(format!(
-            "{key} must be a whole number, not {other}."
-        ))),
-    }
+/// An optional whole number the spec has already bounded; JSON Schema counts `2.0` as one.
+fn whole_number(map: &Map<String, Value>, key: &str) -> Option<i64> {
+    number(map, key).map(|n| n as i64)
 }
 
 #[cfg(test)]
@@ -354,7 +308,14 @@ mod tests {
     fn malformed_date_is_refused() {
         let mut v = base();
         v["start_date"] = json!("2024-13-01");
-        assert!(message(v).contains("RFC 3339"));
+        assert!(message(v.clone()).contains("RFC 3339"));
+        // The spec's pattern says the shape; a date that does not exist is the code's to refuse.
+        v["start_date"] = json!("2024-13-01T00:00:00Z");
+        let message = message(v);
+        assert!(
+            message.starts_with("start_date must be an RFC 3339"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::harness::{catalog, Harness, Run, ALL_STREAMS};
+use crate::harness::{catalog, Harness, ALL_STREAMS};
 
 fn discovered_schemas(h: &Harness) -> BTreeMap<String, Value> {
     let run = h.discover(&h.config());
@@ -19,22 +19,6 @@ fn discovered_schemas(h: &Harness) -> BTreeMap<String, Value> {
             )
         })
         .collect()
-}
-
-/// Requests per stream, from the connector's closing summary lines.
-pub fn requests_per_stream(run: &Run) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    for line in run.logs() {
-        let Some((name, rest)) = line.split_once(": ") else {
-            continue;
-        };
-        if let Some(requests) = rest.split(", ").find_map(|p| p.strip_suffix(" requests")) {
-            if let Ok(n) = requests.parse() {
-                out.insert(name.to_owned(), n);
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -16,6 +16,13 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_source-100ms");
 /// No run of the binary in a test may take longer.
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
 
+/// Taken by the tests that time the connector (the rate limit) and by the heaviest one (busy
+/// rooms), so that the one never measures while the other loads the two cores.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub struct Harness {
     pub fake: FakeApi,
     dir: PathBuf,

@@ -35,6 +35,7 @@ fn sync(h: &Harness, config: &Value, streams: &[&str], state: Option<&Value>) ->
 
 #[test]
 fn a_busy_room_costs_what_is_new_not_what_it_keeps() {
+    let _alone = crate::harness::exclusive();
     let h = settled(Scale::busy_rooms());
     let config = h.config();
     let stream = ["analytics_events"];

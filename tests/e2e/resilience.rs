@@ -51,6 +51,7 @@ fn injected_faults_change_nothing_in_the_result() {
 
 #[test]
 fn the_rate_limit_holds_across_streams_and_partitions() {
+    let _alone = crate::harness::exclusive();
     let h = Harness::default_scale();
     let mut config = h.config();
     config["requests_per_second"] = json!(20);
