@@ -62,12 +62,15 @@ fn nothing_new_costs_a_request_or_two_per_stream() {
     let requests = requests_per_endpoint(&h);
     eprintln!("second sync with nothing new: {requests:?}");
     // Live and ended sessions are listed apart, for `sessions` and for the sessions that can
-    // have new events; enabled and disabled rooms are two listings.
+    // have new events, and the ended ones once more for `peer_quality_stats` (for now);
+    // enabled and disabled rooms are two listings; the webhook log is a clock probe and one
+    // page of the one window.
     for (endpoint, most) in [
-        ("sessions", 4),
+        ("sessions", 5),
         ("templates", 1),
         ("recording_assets", 1),
         ("rooms", 2),
+        ("webhook_events", 2),
     ] {
         assert!(
             requests[endpoint] <= most,
@@ -75,6 +78,8 @@ fn nothing_new_costs_a_request_or_two_per_stream() {
             requests[endpoint]
         );
     }
+    // No session ended: no peer's stats are asked for.
+    assert_eq!(requests.get("peer_quality_stats"), None);
     // Unfinished recordings are read again until they finish.
     assert!(
         requests["recordings"] <= 3,
