@@ -129,11 +129,44 @@ fn main() {
         took.as_secs_f64()
     );
     println!();
+    call_quality(&read);
     println!("errors: {}", errors.len());
     println!("raw messages: {}", out.display());
     if !errors.is_empty() {
         std::process::exit(1);
     }
+}
+
+/// What the two quality streams tell: how many calls had bad video, and what the webhook log
+/// holds.
+fn call_quality(read: &[Value]) {
+    let data = |stream: &str| -> Vec<&Value> {
+        read.iter()
+            .filter(|m| m["type"] == "RECORD" && m["record"]["stream"] == stream)
+            .map(|m| &m["record"]["data"])
+            .collect()
+    };
+    let stats = data("peer_quality_stats");
+    let lossy = stats
+        .iter()
+        .filter(|r| {
+            r["summary"]["subscriber"]["video"]["packet_loss_percent_mean"]
+                .as_f64()
+                .is_some_and(|loss| loss > 5.0)
+        })
+        .count();
+    println!(
+        "call quality: {lossy} of {} peers saw over 5 % packet loss on the video they received",
+        stats.len()
+    );
+    let mut events: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in data("webhook_events") {
+        *events
+            .entry(e["event_name"].as_str().unwrap_or("?"))
+            .or_default() += 1;
+    }
+    println!("webhook log:  {events:?}");
+    println!();
 }
 
 fn path(p: &Path) -> &str {

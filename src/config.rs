@@ -27,6 +27,7 @@ const DEFAULT_MAX_RETRIES: u32 = 8;
 const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 const DEFAULT_LOOKBACK_MINUTES: i64 = 15;
 const DEFAULT_JOIN_FAILURE_SWEEP_HOURS: i64 = 24;
+const DEFAULT_PEER_QUALITY_STATS_DAYS: u32 = 7;
 
 /// A validated config.
 #[derive(Debug, Clone)]
@@ -43,6 +44,8 @@ pub struct Config {
     pub lookback: chrono::Duration,
     /// How often every room is swept for analytics events that belong to no session.
     pub join_failure_sweep: chrono::Duration,
+    /// How many days back `peer_quality_stats` looks for ended sessions; 0 turns it off.
+    pub peer_quality_stats_days: u32,
 }
 
 impl Config {
@@ -108,6 +111,8 @@ impl Config {
                 whole_number(map, "join_failure_sweep_hours")
                     .unwrap_or(DEFAULT_JOIN_FAILURE_SWEEP_HOURS),
             ),
+            peer_quality_stats_days: whole_number(map, "peer_quality_stats_days")
+                .map_or(DEFAULT_PEER_QUALITY_STATS_DAYS, |n| n as u32),
         })
     }
 
@@ -268,6 +273,7 @@ mod tests {
         assert!(c.end_date.is_none());
         assert_eq!(c.lookback, chrono::Duration::minutes(15));
         assert_eq!(c.join_failure_sweep, chrono::Duration::hours(24));
+        assert_eq!(c.peer_quality_stats_days, 7);
     }
 
     #[test]
@@ -391,7 +397,7 @@ mod tests {
             field in proptest::sample::select(vec![
                 "credentials", "start_date", "end_date", "api_base_url", "requests_per_second",
                 "max_concurrent_requests", "max_retries", "retry_initial_backoff_secs", "auth_type",
-                "lookback_window_minutes", "join_failure_sweep_hours",
+                "lookback_window_minutes", "join_failure_sweep_hours", "peer_quality_stats_days",
             ]),
             value in crate::test_support::arb_json(),
         ) {

@@ -97,6 +97,7 @@ pub async fn read(
         max_concurrency: config.max_concurrent_requests,
         lookback: config.lookback,
         sweep_every: config.join_failure_sweep,
+        peer_quality_stats_days: config.peer_quality_stats_days,
     });
     let all_complete = read_all(&ctx, selected).await? && all_known;
     output.flush()?;

@@ -37,6 +37,8 @@ pub struct Context {
     pub lookback: Duration,
     /// How often every room is swept for analytics events of no session.
     pub sweep_every: Duration,
+    /// How many days back `peer_quality_stats` looks for ended sessions; 0 turns it off.
+    pub peer_quality_stats_days: u32,
 }
 
 impl Context {

@@ -94,6 +94,8 @@ pub enum SavedState {
     Updated(UpdatedState),
     Created(CreatedState),
     Events(EventsState),
+    PeerStats(super::peer_stats::PeerStatsState),
+    Webhooks(super::webhooks::WebhooksState),
 }
 
 impl SavedState {
@@ -104,6 +106,8 @@ impl SavedState {
             Cursor::Updated { .. } => parse_state(def.name, state)?.map(SavedState::Updated),
             Cursor::Created { .. } => parse_state(def.name, state)?.map(SavedState::Created),
             Cursor::Events { .. } => parse_state(def.name, state)?.map(SavedState::Events),
+            Cursor::PeerStats { .. } => parse_state(def.name, state)?.map(SavedState::PeerStats),
+            Cursor::Webhooks { .. } => parse_state(def.name, state)?.map(SavedState::Webhooks),
         }
         .unwrap_or_default())
     }

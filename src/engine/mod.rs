@@ -10,8 +10,10 @@ mod drift;
 mod events;
 mod pages;
 mod partitions;
+mod peer_stats;
 mod read;
 mod shared;
+mod webhooks;
 mod whole;
 
 pub use context::Context;
@@ -134,6 +136,10 @@ pub enum Envelope {
     Events,
     /// `{peers: {id: peer}}`, one unpaginated map.
     PeersMap,
+    /// `{events, pagination: {current_page, has_next, …}}`; the next page is `page=<n + 1>`.
+    PageNumbers,
+    /// One object, not a list.
+    Single,
 }
 
 /// What a stream's request is repeated over.
@@ -172,6 +178,10 @@ pub enum Cursor {
     /// sync, then only the sessions that can have new events, and a sweep for events of no
     /// session (see `events.rs`).
     Events { field: &'static str },
+    /// Per-peer reports of ended sessions, keyed on the session's end (see `peer_stats.rs`).
+    PeerStats { field: &'static str },
+    /// A log with a time filter and page numbers, read in windows (see `webhooks.rs`).
+    Webhooks { field: &'static str },
 }
 
 impl Cursor {
@@ -181,7 +191,9 @@ impl Cursor {
             Cursor::None => None,
             Cursor::Updated { field, .. }
             | Cursor::Created { field, .. }
-            | Cursor::Events { field } => Some(field),
+            | Cursor::Events { field }
+            | Cursor::PeerStats { field }
+            | Cursor::Webhooks { field } => Some(field),
         }
     }
 }

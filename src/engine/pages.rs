@@ -64,7 +64,7 @@ impl Pager {
     pub fn new(client: &Arc<Client>, listing: Listing) -> Pager {
         let page_size = match listing.envelope {
             Envelope::Data | Envelope::Events => Some(PAGE_SIZES[0]),
-            Envelope::PeersMap => None,
+            Envelope::PeersMap | Envelope::PageNumbers | Envelope::Single => None,
         };
         Pager {
             client: client.clone(),
@@ -268,7 +268,59 @@ pub fn parse_page(
                 total: None,
             })
         }
+        Envelope::PageNumbers => page_numbers(map),
+        Envelope::Single => Ok(ParsedPage {
+            items: vec![Value::Object(map)],
+            next: None,
+            exhausted: true,
+            total: None,
+        }),
     }
+}
+
+/// `{events, pagination: {current_page, total_pages, total_items, has_next}}`: `next` is the
+/// number of the next page. Without `has_next`, `current_page < total_pages` decides.
+fn page_numbers(
+    mut map: serde_json::Map<String, Value>,
+) -> std::result::Result<ParsedPage, String> {
+    let items = objects(map.remove("events"), "events")?;
+    let pagination = match map.remove("pagination") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(p)) => p,
+        Some(other) => return Err(format!("pagination is {}, not an object", kind(&other))),
+    };
+    let number = |field: &str| -> std::result::Result<Option<u64>, String> {
+        match pagination.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| format!("pagination.{field} is {}, not a count", kind(v))),
+        }
+    };
+    let current = number("current_page")?;
+    let has_next = match pagination.get("has_next") {
+        None | Some(Value::Null) => match (current, number("total_pages")?) {
+            (Some(c), Some(t)) => c < t,
+            _ => false,
+        },
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(format!(
+                "pagination.has_next is {}, not a boolean",
+                kind(other)
+            ))
+        }
+    };
+    Ok(ParsedPage {
+        next: match (has_next, current) {
+            (true, Some(c)) => Some((c + 1).to_string()),
+            _ => None,
+        },
+        exhausted: !has_next,
+        total: number("total_items")?,
+        items,
+    })
 }
 
 fn objects(value: Option<Value>, field: &str) -> std::result::Result<Vec<Value>, String> {
@@ -413,15 +465,15 @@ mod tests {
     proptest! {
         #[test]
         fn any_bytes_parse_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            for envelope in [Envelope::Data, Envelope::Events, Envelope::PeersMap] {
+            for envelope in [Envelope::Data, Envelope::Events, Envelope::PeersMap, Envelope::PageNumbers, Envelope::Single] {
                 let _ = parse_page(envelope, &bytes, Some(100));
             }
         }
 
         #[test]
         fn any_json_value_parses_or_fails_cleanly(v in arb_json()) {
-            let body = json!({"limit": 100, "data": v.clone(), "last": v.clone(), "events": v.clone(), "next": v.clone(), "peers": v});
-            for envelope in [Envelope::Data, Envelope::Events, Envelope::PeersMap] {
+            let body = json!({"limit": 100, "data": v.clone(), "last": v.clone(), "events": v.clone(), "next": v.clone(), "peers": v.clone(), "pagination": v});
+            for envelope in [Envelope::Data, Envelope::Events, Envelope::PeersMap, Envelope::PageNumbers, Envelope::Single] {
                 let _ = parse_page(envelope, body.to_string().as_bytes(), Some(100));
             }
         }

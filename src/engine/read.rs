@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::context::Context;
 use super::cursor::SavedState;
-use super::{created, events, whole, Cursor, StreamDef};
+use super::{created, events, peer_stats, webhooks, whole, Cursor, StreamDef};
 use crate::error::Result;
 
 /// Reads one stream, emitting its records and states. `state` is the stream's state from the
@@ -41,5 +41,7 @@ pub async fn read_stream(
             created::read(&ctx, def, spec, incremental, state).await
         }
         Cursor::Events { field } => events::read(ctx, def, field, incremental, state).await,
+        Cursor::PeerStats { field } => peer_stats::read(ctx, def, field, incremental, state).await,
+        Cursor::Webhooks { field } => webhooks::read(&ctx, def, field, incremental, state).await,
     }
 }

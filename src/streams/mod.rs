@@ -4,15 +4,17 @@
 mod active_room_peers;
 mod analytics_events;
 mod credentials;
+mod peer_quality_stats;
 mod recordings;
 mod rooms;
 mod sessions;
 mod templates;
+mod webhook_events;
 
 use crate::engine::StreamDef;
 
 /// Every stream, in the order `discover` lists them.
-pub static STREAMS: [&StreamDef; 9] = [
+pub static STREAMS: [&StreamDef; 11] = [
     &sessions::SESSIONS,
     &rooms::ROOMS,
     &active_room_peers::ACTIVE_ROOM_PEERS,
@@ -22,6 +24,8 @@ pub static STREAMS: [&StreamDef; 9] = [
     &analytics_events::ANALYTICS_EVENTS,
     &recordings::RECORDINGS,
     &recordings::RECORDING_ASSETS,
+    &peer_quality_stats::PEER_QUALITY_STATS,
+    &webhook_events::WEBHOOK_EVENTS,
 ];
 
 pub fn find(name: &str) -> Option<&'static StreamDef> {

@@ -48,7 +48,8 @@ impl Harness {
     }
 
     /// A config for the fake: app credentials, a start date before all its data, no rate
-    /// limit to speak of, short backoffs.
+    /// limit to speak of, short backoffs, peer stats of every session the fake has (its
+    /// sessions span 25 days).
     pub fn config(&self) -> Value {
         json!({
             "credentials": {
@@ -61,6 +62,7 @@ impl Harness {
             "requests_per_second": 1000,
             "max_concurrent_requests": 8,
             "retry_initial_backoff_secs": 0.01,
+            "peer_quality_stats_days": 30,
         })
     }
 
@@ -137,7 +139,7 @@ impl Drop for Harness {
     }
 }
 
-pub const ALL_STREAMS: [&str; 9] = [
+pub const ALL_STREAMS: [&str; 11] = [
     "sessions",
     "rooms",
     "active_room_peers",
@@ -147,15 +149,19 @@ pub const ALL_STREAMS: [&str; 9] = [
     "analytics_events",
     "recordings",
     "recording_assets",
+    "peer_quality_stats",
+    "webhook_events",
 ];
 
-pub const INCREMENTAL_STREAMS: [&str; 6] = [
+pub const INCREMENTAL_STREAMS: [&str; 8] = [
     "sessions",
     "rooms",
     "templates",
     "analytics_events",
     "recordings",
     "recording_assets",
+    "peer_quality_stats",
+    "webhook_events",
 ];
 
 /// A configured catalog of `streams`, each in `mode` (as PyAirbyte builds it).
@@ -177,6 +183,8 @@ pub fn primary_key(stream: &str) -> &'static [&'static str] {
     match stream {
         "template_settings" => &["template_id"],
         "template_destinations" => &["template_id", "destination_type", "destination_key"],
+        "peer_quality_stats" => &["session_id", "peer_id"],
+        "webhook_events" => &["event_id"],
         _ => &["id"],
     }
 }

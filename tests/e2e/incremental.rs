@@ -62,12 +62,15 @@ fn nothing_new_costs_a_request_or_two_per_stream() {
     let requests = requests_per_endpoint(&h);
     eprintln!("second sync with nothing new: {requests:?}");
     // Live and ended sessions are listed apart, for `sessions` and for the sessions that can
-    // have new events; enabled and disabled rooms are two listings.
+    // have new events, and the ended ones once more for `peer_quality_stats` (for now);
+    // enabled and disabled rooms are two listings; the webhook log is a clock probe and one
+    // page of the one window.
     for (endpoint, most) in [
-        ("sessions", 4),
+        ("sessions", 5),
         ("templates", 1),
         ("recording_assets", 1),
         ("rooms", 2),
+        ("webhook_events", 2),
     ] {
         assert!(
             requests[endpoint] <= most,
@@ -75,6 +78,8 @@ fn nothing_new_costs_a_request_or_two_per_stream() {
             requests[endpoint]
         );
     }
+    // No session ended: no peer's stats are asked for.
+    assert_eq!(requests.get("peer_quality_stats"), None);
     // Unfinished recordings are read again until they finish.
     assert!(
         requests["recordings"] <= 3,
@@ -205,11 +210,14 @@ fn changes_arrive_exactly_in_the_next_sync() {
     let after = requests_per_endpoint(&h);
     eprintln!("requests, first sync: {before:?}\nrequests, 1% new: {after:?}");
     for (endpoint, most) in [
-        ("sessions", 4),
+        // One more for the ended sessions `peer_quality_stats` lists (for now).
+        ("sessions", 5),
         ("rooms", 2),
         ("templates", 1),
         ("recordings", 3),
         ("recording_assets", 3),
+        // The clock probe and the pages of one window.
+        ("webhook_events", 3),
     ] {
         assert!(
             after[endpoint] <= most,
@@ -217,6 +225,16 @@ fn changes_arrive_exactly_in_the_next_sync() {
             after[endpoint]
         );
     }
+    // Peer stats: one request per peer of each session that ended.
+    let ended_peers: u64 = h
+        .fake
+        .raw("sessions")
+        .iter()
+        .filter(|s| s["active"] == false && changed("sessions").contains(s["id"].as_str().unwrap()))
+        .map(|s| s["peers"].as_object().map_or(0, |m| m.len()) as u64)
+        .sum();
+    assert!(ended_peers > 0);
+    assert_eq!(after["peer_quality_stats"], ended_peers);
     assert!(after["analytics_events"] < before["analytics_events"] / 2);
     // The session that ended arrives in its final form.
     let ended: Vec<&Value> = second

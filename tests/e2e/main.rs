@@ -10,5 +10,6 @@ mod hourly;
 mod incremental;
 mod misbehaving;
 mod packaging;
+mod quality;
 mod resilience;
 mod variants;

@@ -7,6 +7,7 @@
 
 mod auth;
 mod model;
+mod quality;
 mod rng;
 mod server;
 mod ts;
@@ -187,7 +188,8 @@ pub struct RequestRecord {
     /// 0 when the connection was dropped.
     pub status: u16,
     /// `rooms`, `sessions`, `active_room_peers`, `templates`, `recordings`,
-    /// `recording_assets`, `analytics_events` or `other`.
+    /// `recording_assets`, `analytics_events`, `peer_quality_stats`, `webhook_events` or
+    /// `other`.
     pub route: &'static str,
 }
 
@@ -356,7 +358,9 @@ impl FakeApi {
         lock(&self.shared.overrides).clear();
     }
 
-    /// Primary keys of every record a correct full sync emits, per stream.
+    /// Primary keys of every record a correct full sync emits, per stream
+    /// (`peer_quality_stats`: `session_id|peer_id` of every ended session, whatever the
+    /// connector's day limit).
     pub fn expected_keys(&self, stream: &str) -> BTreeSet<String> {
         let now = self.shared.now_ns();
         self.data().expected_keys(stream, now)
@@ -371,8 +375,7 @@ impl FakeApi {
     /// Simulates activity at [`FakeApi::now`]; returns the keys of new or changed records.
     pub fn apply_changes(&self, fraction: f64) -> BTreeMap<String, BTreeSet<String>> {
         let now = self.shared.now_ns();
-        let mut d = self.shared.data.write().unwrap_or_else(|e| e.into_inner());
-        d.apply_changes(fraction, now, &self.shared.scale)
+        self.with_derived(|d| d.apply_changes(fraction, now, &self.shared.scale))
     }
 
     /// Adds `n` events to the live sessions, just before [`FakeApi::now`]; returns their ids.
@@ -393,8 +396,29 @@ impl FakeApi {
     pub fn add_late_arrivals(&self, hidden: Duration) -> BTreeMap<String, BTreeSet<String>> {
         let now = self.shared.now_ns();
         let scale = self.shared.scale.clone();
-        self.data_mut()
-            .add_late_arrivals(now, hidden.as_nanos() as i64, &scale)
+        self.with_derived(|d| d.add_late_arrivals(now, hidden.as_nanos() as i64, &scale))
+    }
+
+    /// Runs a change of the data, adding to what it reports the records of the streams derived
+    /// from the data (peer stats, webhook deliveries) that it made new.
+    fn with_derived(
+        &self,
+        change: impl FnOnce(&mut Data) -> BTreeMap<String, BTreeSet<String>>,
+    ) -> BTreeMap<String, BTreeSet<String>> {
+        const DERIVED: [&str; 2] = ["peer_quality_stats", "webhook_events"];
+        let before: Vec<BTreeSet<String>> = DERIVED.iter().map(|s| self.expected_keys(s)).collect();
+        let mut changed = change(&mut self.data_mut());
+        for (stream, before) in DERIVED.iter().zip(before) {
+            let new: BTreeSet<String> = self
+                .expected_keys(stream)
+                .difference(&before)
+                .cloned()
+                .collect();
+            if !new.is_empty() {
+                changed.entry((*stream).to_owned()).or_default().extend(new);
+            }
+        }
+        changed
     }
 
     fn data_mut(&self) -> std::sync::RwLockWriteGuard<'_, Data> {

@@ -98,6 +98,8 @@ fn main() {
         },
         "start_date": start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         "api_base_url": api.base_url(),
+        // Peer stats of every ended session (they span 25 days), as the counts below assume.
+        "peer_quality_stats_days": 30,
     });
     println!("{config}");
     // The ground truth, for tests in other languages: records per stream.
@@ -111,6 +113,8 @@ fn main() {
         "analytics_events",
         "recordings",
         "recording_assets",
+        "peer_quality_stats",
+        "webhook_events",
     ];
     let counts: serde_json::Map<String, serde_json::Value> = streams
         .iter()

@@ -13,7 +13,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{json, Map, Value};
 
 use crate::model::{is_error_kind, Data, ASSET_KINDS, EVENT_TYPES, REC_STATUSES};
+use crate::quality;
 use crate::rng::{hex, mix, oid_hex, parse_oid, unhex, uuid_str, Oid, Rng};
+use crate::ts::DAY;
 use crate::{auth, lock, ts, EmptyPage, Override, RequestRecord, Shared};
 
 pub(crate) async fn serve(listener: tokio::net::TcpListener, sh: Arc<Shared>) {
@@ -104,6 +106,8 @@ fn route_name(path: &str) -> &'static str {
         "recordings" => "recordings",
         "recording-assets" => "recording_assets",
         "analytics" if p.starts_with("analytics/events") => "analytics_events",
+        "analytics" if p.starts_with("analytics/peer-stats") => "peer_quality_stats",
+        "analytics" if p.starts_with("analytics/webhooks") => "webhook_events",
         _ => "other",
     }
 }
@@ -587,8 +591,70 @@ fn route(sh: &Shared, d: &Data, now: i64, path: &str, q: &Query) -> Result<Value
             }
         }
         ["analytics", "events"] => analytics_events(sh, d, now, q),
+        ["analytics", "peer-stats"] => {
+            let required = |key: &str| {
+                q.get(key)
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| bad(format!("{key} is required")))
+            };
+            let (peer, session) = (required("peer_id")?, required("session_id")?);
+            quality::peer_stats(d, now, session, peer)
+                .ok_or_else(|| not_found("Peer stats not found"))
+        }
+        ["analytics", "webhooks"] => webhook_events(d, now, q),
         _ => Err(not_found("Not found")),
     }
+}
+
+/// `GET /analytics/webhooks`: a window of at most 14 days within the last 30 (default the
+/// last 24 h), page numbers, `limit` 1–100 (default 50), oldest first.
+fn webhook_events(d: &Data, now: i64, q: &Query) -> Result<Value, ApiError> {
+    let limit = q.limit(50, 1, 100)?;
+    let page: usize = match q.get("page") {
+        None | Some("") => 1,
+        Some(p) => p
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&p| p >= 1)
+            .ok_or_else(|| bad("page must be a whole number from 1"))?,
+    };
+    let end = q.time("end_time")?.unwrap_or(now);
+    let start = q.time("start_time")?.unwrap_or(end - DAY);
+    if start > end {
+        return Err(bad("start_time must be before end_time"));
+    }
+    if end - start > quality::WEBHOOK_MAX_WINDOW {
+        return Err(bad(
+            "the window between start_time and end_time is at most 14 days",
+        ));
+    }
+    if start < now - quality::WEBHOOK_RETENTION {
+        return Err(bad("start_time must be within the last 30 days"));
+    }
+    let room = q.get("room_id").filter(|r| !r.is_empty());
+    let names = q.all("event_names");
+    let status = q.get("status").filter(|s| !s.is_empty()).unwrap_or("all");
+    if !matches!(status, "all" | "failed" | "success") {
+        return Err(bad("status must be all, failed or success"));
+    }
+    let all: Vec<quality::Delivery> = quality::deliveries(d, start, end.min(now))
+        .into_iter()
+        .filter(|e| quality::delivery_matches(d, e, room, &names, status))
+        .collect();
+    let total = all.len();
+    let pages = total.div_ceil(limit);
+    let from = (page - 1).saturating_mul(limit).min(total);
+    let events: Vec<Value> = all[from..(from + limit).min(total)]
+        .iter()
+        .map(|e| quality::delivery_json(d, e))
+        .collect();
+    Ok(json!({
+        "events": events,
+        "pagination": {"current_page": page, "page_size": limit, "total_pages": pages,
+            "total_items": total, "has_next": page < pages, "has_prev": page > 1},
+        "summary": {"total_events": total},
+    }))
 }
 
 fn analytics_events(sh: &Shared, d: &Data, now: i64, q: &Query) -> Result<Value, ApiError> {
