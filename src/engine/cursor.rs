@@ -94,8 +94,8 @@ pub enum SavedState {
     Updated(UpdatedState),
     Created(CreatedState),
     Events(EventsState),
-    PeerStats(super::peer_stats::PeerStatsState),
-    Webhooks(super::webhooks::WebhooksState),
+    PeerStats(PeerStatsState),
+    Webhooks(WebhooksState),
 }
 
 impl SavedState {
@@ -216,6 +216,34 @@ pub struct SweepState {
     /// …except these rooms, swept further already (rooms new since the last sweep).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rooms: BTreeMap<String, DateTime<Utc>>,
+}
+
+/// State of `peer_quality_stats`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerStatsState {
+    /// The stats of every peer of every session that ended up to this instant were read.
+    pub cursor: DateTime<Utc>,
+    /// Sessions already read that ended within the lookback of the cursor: a re-read of that
+    /// zone skips them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read: Vec<ReadSession>,
+}
+
+/// A session whose peers' stats were read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadSession {
+    pub id: String,
+    pub ended_at: DateTime<Utc>,
+}
+
+/// State of `webhook_events`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhooksState {
+    /// Every event delivered up to this instant was emitted.
+    pub cursor: DateTime<Utc>,
+    /// Ids of the events in `(cursor − lookback, cursor]`, all emitted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<String>,
 }
 
 #[cfg(test)]

@@ -17,11 +17,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::context::{for_each_partition, Context, Emitter};
-use super::cursor::{to_value, SavedState, MAX_SESSION_LENGTH, MAX_TRACKED};
+use super::cursor::{
+    to_value, PeerStatsState, ReadSession, SavedState, MAX_SESSION_LENGTH, MAX_TRACKED,
+};
 use super::pages::parse_page;
 use super::partitions::{ended_at, ended_sessions};
 use super::{Partition, Path, StreamDef};
@@ -29,24 +30,6 @@ use crate::error::{Error, Result};
 
 /// Peers fetched between two checkpoints, about.
 const PEERS_PER_BATCH: usize = 200;
-
-/// State of `peer_quality_stats`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PeerStatsState {
-    /// The stats of every peer of every session that ended up to this instant were read.
-    pub cursor: DateTime<Utc>,
-    /// Sessions already read that ended within the lookback of the cursor: a re-read of that
-    /// zone skips them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub read: Vec<ReadSession>,
-}
-
-/// A session whose peers' stats were read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReadSession {
-    pub id: String,
-    pub ended_at: DateTime<Utc>,
-}
 
 /// An ended session whose peers are candidates.
 #[derive(Debug, Clone)]

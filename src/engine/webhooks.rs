@@ -14,11 +14,12 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::context::{Context, Emitter};
-use super::cursor::{query_time, query_time_ceil, timestamp, to_value, SavedState, MAX_TRACKED};
+use super::cursor::{
+    query_time, query_time_ceil, timestamp, to_value, SavedState, WebhooksState, MAX_TRACKED,
+};
 use super::pages::{parse_page, MAX_PAGES, PAGE_SIZES};
 use super::{Partition, Path, StreamDef};
 use crate::error::{Error, Result};
@@ -31,16 +32,6 @@ const RETENTION_MARGIN: Duration = Duration::minutes(10);
 /// The longest window the API accepts is 14 days; query times are rounded outwards to the
 /// millisecond, so a window is a second shorter.
 const WINDOW: Duration = Duration::seconds(14 * 86_400 - 1);
-
-/// State of `webhook_events`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WebhooksState {
-    /// Every event delivered up to this instant was emitted.
-    pub cursor: DateTime<Utc>,
-    /// Ids of the events in `(cursor − lookback, cursor]`, all emitted.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub seen: Vec<String>,
-}
 
 pub async fn read(
     ctx: &Context,

@@ -363,13 +363,29 @@ impl FakeApi {
     /// connector's day limit).
     pub fn expected_keys(&self, stream: &str) -> BTreeSet<String> {
         let now = self.shared.now_ns();
-        self.data().expected_keys(stream, now)
+        let data = self.data();
+        match stream {
+            "peer_quality_stats" => quality::stats_keys(&data, now).into_iter().collect(),
+            "webhook_events" => quality::webhooks_kept(&data, now)
+                .iter()
+                .map(|e| quality::delivery_id(&data, e))
+                .collect(),
+            _ => data.expected_keys(stream, now),
+        }
     }
 
     /// The API objects as the API serves them (lists newest first; events per room, ascending).
     pub fn raw(&self, stream: &str) -> Vec<serde_json::Value> {
         let now = self.shared.now_ns();
-        self.data().raw(stream, now)
+        let data = self.data();
+        match stream {
+            "peer_quality_stats" => quality::stats_raw(&data, now),
+            "webhook_events" => quality::webhooks_kept(&data, now)
+                .iter()
+                .map(|e| quality::delivery_json(&data, e))
+                .collect(),
+            _ => data.raw(stream, now),
+        }
     }
 
     /// Simulates activity at [`FakeApi::now`]; returns the keys of new or changed records.

@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::quality;
 use crate::rng::{self, oid_hex, uuid_str, Oid, Rng};
 use crate::ts::{fmt, fmt_opt, ms, DAY, HOUR, MIN, MS, NS};
 use crate::variants::{self, Variants};
@@ -954,11 +953,6 @@ impl Data {
                 .map(|i| uuid_str(self.events[i as usize].id))
                 .collect(),
             "active_room_peers" => self.live_peers().map(|p| uuid_str(p.id)).collect(),
-            "peer_quality_stats" => quality::stats_keys(self, now).into_iter().collect(),
-            "webhook_events" => quality::webhooks_kept(self, now)
-                .iter()
-                .map(|e| quality::delivery_id(self, e))
-                .collect(),
             "template_destinations" => {
                 let mut out = BTreeSet::new();
                 for t in &self.templates {
@@ -1017,11 +1011,6 @@ impl Data {
             "active_room_peers" => self
                 .live_peers()
                 .map(|p| self.active_peer_in_map(p))
-                .collect(),
-            "peer_quality_stats" => quality::stats_raw(self, now),
-            "webhook_events" => quality::webhooks_kept(self, now)
-                .iter()
-                .map(|e| quality::delivery_json(self, e))
                 .collect(),
             _ => Vec::new(),
         }
