@@ -276,20 +276,7 @@ fn cpu(scale: f64) {
             per_100k(fake_cpu, cost.records),
         );
     }
-    let all = bench.median_read(
-        &config,
-        &[
-            "sessions",
-            "rooms",
-            "active_room_peers",
-            "templates",
-            "template_settings",
-            "template_destinations",
-            "analytics_events",
-            "recordings",
-            "recording_assets",
-        ],
-    );
+    let all = bench.median_read(&config, &STREAMS);
     println!(
         "| every stream | {} | {:.0} | {:.0} | {:.3} | | |",
         all.records,

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use crate::harness::{catalog, Harness, ALL_STREAMS};
 
-fn discovered_schemas(h: &Harness) -> BTreeMap<String, Value> {
+/// Each stream's JSON Schema, as `discover` gives it.
+pub fn discovered_schemas(h: &Harness) -> BTreeMap<String, Value> {
     let run = h.discover(&h.config());
     run.of_type("CATALOG")[0]["catalog"]["streams"]
         .as_array()

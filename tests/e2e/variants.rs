@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use fake_100ms::{FakeConfig, Variants};
-use serde_json::Value;
 
 use crate::harness::{catalog, Harness, Run, ALL_STREAMS};
 
@@ -14,21 +13,6 @@ struct Cost {
     requests: usize,
     refused: usize,
     per_route: BTreeMap<&'static str, usize>,
-}
-
-fn schemas(h: &Harness) -> BTreeMap<String, Value> {
-    let run = h.discover(&h.config());
-    run.of_type("CATALOG")[0]["catalog"]["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap().to_owned(),
-                s["json_schema"].clone(),
-            )
-        })
-        .collect()
 }
 
 /// A full read of every stream under `variants`, checked against the ground truth.
@@ -40,7 +24,7 @@ fn full_read_is_complete_and_exact(name: &str, variants: Variants) -> Cost {
     let run = h.read(&h.config(), &catalog(&ALL_STREAMS, "full_refresh"), None);
     assert!(run.success(), "{name}: {}", run.describe());
     assert!(run.errors().is_empty(), "{name}: {:?}", run.errors());
-    let schemas = schemas(&h);
+    let schemas = crate::full_refresh::discovered_schemas(&h);
     for stream in ALL_STREAMS {
         let expected = h.fake.expected_keys(stream);
         assert!(
