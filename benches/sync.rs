@@ -340,21 +340,7 @@ fn latency() {
             &["analytics_events"][..],
             8.0,
         ),
-        (
-            "every stream",
-            &[
-                "sessions",
-                "rooms",
-                "active_room_peers",
-                "templates",
-                "template_settings",
-                "template_destinations",
-                "analytics_events",
-                "recordings",
-                "recording_assets",
-            ][..],
-            8.0,
-        ),
+        ("every stream", &STREAMS[..], 8.0),
     ] {
         bench.fake.reset_requests();
         let cost = bench.read(&config, streams, "full_refresh", None).0;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::harness::{catalog, Harness, ALL_STREAMS};
+use crate::harness::{catalog, Harness, Run, ALL_STREAMS};
 
 /// Each stream's JSON Schema, as `discover` gives it.
 pub fn discovered_schemas(h: &Harness) -> BTreeMap<String, Value> {
@@ -20,6 +20,21 @@ pub fn discovered_schemas(h: &Harness) -> BTreeMap<String, Value> {
             )
         })
         .collect()
+}
+
+/// Every record of `stream` in `run` validates against `schema`, formats included.
+pub fn assert_records_valid(run: &Run, stream: &str, schema: &Value) {
+    let validator = jsonschema::draft7::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap();
+    for record in run.records(stream) {
+        let errors: Vec<String> = validator
+            .iter_errors(record)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{stream}: {errors:?} in {record}");
+    }
 }
 
 #[test]
@@ -38,17 +53,7 @@ fn full_read_matches_the_ground_truth() {
             "{stream}: records differ from the ground truth"
         );
 
-        let validator = jsonschema::draft7::options()
-            .should_validate_formats(true)
-            .build(&schemas[stream])
-            .unwrap();
-        for record in run.records(stream) {
-            let errors: Vec<String> = validator
-                .iter_errors(record)
-                .map(|e| format!("{e} at {}", e.instance_path()))
-                .collect();
-            assert!(errors.is_empty(), "{stream}: {errors:?} in {record}");
-        }
+        assert_records_valid(&run, stream, &schemas[stream]);
 
         assert_eq!(
             run.statuses(stream),

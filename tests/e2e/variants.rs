@@ -48,17 +48,7 @@ fn full_read_is_complete_and_exact(name: &str, variants: Variants) -> Cost {
             ["STARTED", "RUNNING", "COMPLETE"],
             "{name}/{stream}"
         );
-        let validator = jsonschema::draft7::options()
-            .should_validate_formats(true)
-            .build(&schemas[stream])
-            .unwrap();
-        for record in run.records(stream) {
-            let errors: Vec<String> = validator
-                .iter_errors(record)
-                .map(|e| format!("{e} at {}", e.instance_path()))
-                .collect();
-            assert!(errors.is_empty(), "{name}/{stream}: {errors:?} in {record}");
-        }
+        crate::full_refresh::assert_records_valid(&run, stream, &schemas[stream]);
     }
     let drift: Vec<String> = run
         .logs()

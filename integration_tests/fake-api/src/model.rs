@@ -139,6 +139,16 @@ pub(crate) struct Event {
     seed: u64,
 }
 
+/// Keys of new or changed records, per stream, as a mutation reports them.
+#[derive(Default)]
+struct Changes(BTreeMap<String, BTreeSet<String>>);
+
+impl Changes {
+    fn add(&mut self, stream: &str, key: String) {
+        self.0.entry(stream.to_owned()).or_default().insert(key);
+    }
+}
+
 /// Everything the fake serves. Lists are kept as `*_order` index vectors sorted by id, descending.
 pub(crate) struct Data {
     pub customer: String,
@@ -1018,6 +1028,15 @@ impl Data {
 
     // ---------------------------------------------------------------- mutations
 
+    /// Enabled rooms with no live session: where new activity can start.
+    fn idle_rooms(&self) -> Vec<u32> {
+        (0..self.rooms.len() as u32)
+            .filter(|&r| {
+                self.rooms[r as usize].enabled && self.rooms[r as usize].active_session.is_none()
+            })
+            .collect()
+    }
+
     /// Simulates activity at `now`; returns the keys of new or changed records per stream.
     pub(crate) fn apply_changes(
         &mut self,
@@ -1026,10 +1045,7 @@ impl Data {
         scale: &Scale,
     ) -> BTreeMap<String, BTreeSet<String>> {
         let mut rng = self.rng.clone();
-        let mut changed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let mut add = |k: &str, v: String| {
-            changed.entry(k.to_string()).or_default().insert(v);
-        };
+        let mut changes = Changes::default();
         let count = |n: usize| ((fraction * n as f64).round() as usize).max(1);
         let window = |rng: &mut Rng| ms(now - rng.range(0, 29 * NS));
 
@@ -1040,16 +1056,12 @@ impl Data {
             let mut room = self.new_room(&mut rng, created, now, i);
             room.enabled = true;
             room.updated = None;
-            add("rooms", oid_hex(&room.id));
+            changes.add("rooms", oid_hex(&room.id));
             self.rooms.push(room);
             self.room_events.push(Vec::new());
         }
         // New ended sessions with events.
-        let candidates: Vec<u32> = (0..self.rooms.len() as u32)
-            .filter(|&r| {
-                self.rooms[r as usize].enabled && self.rooms[r as usize].active_session.is_none()
-            })
-            .collect();
+        let candidates = self.idle_rooms();
         let mut new_sessions = Vec::new();
         for _ in 0..count(self.sessions.len()) {
             let created = ms(now - rng.range(5 * NS, 29 * NS));
@@ -1071,11 +1083,11 @@ impl Data {
                 peers,
                 visible: VISIBLE,
             });
-            add("sessions", oid_hex(&self.sessions[idx as usize].id));
+            changes.add("sessions", oid_hex(&self.sessions[idx as usize].id));
             new_sessions.push(idx);
             for _ in 0..rng.between(1, 2 * scale.events_per_session.max(1)) {
                 let ev = self.new_event(&mut rng, idx, None, now);
-                add("analytics_events", uuid_str(ev.id));
+                changes.add("analytics_events", uuid_str(ev.id));
                 self.push_event(ev);
             }
         }
@@ -1087,9 +1099,9 @@ impl Data {
             let stop = sess.updated.max(created + 6 * NS).min(now);
             let r = self.push_recording(&mut rng, s, created, Some(stop), REC_COMPLETED, now);
             let rec = &self.recordings[r as usize];
-            add("recordings", oid_hex(&rec.id));
+            changes.add("recordings", oid_hex(&rec.id));
             for &a in &rec.assets {
-                add("recording_assets", oid_hex(&self.assets[a as usize].id));
+                changes.add("recording_assets", oid_hex(&self.assets[a as usize].id));
             }
         }
         // Disable one enabled room without a live session.
@@ -1100,7 +1112,7 @@ impl Data {
         {
             r.enabled = false;
             r.updated = Some(now);
-            add("rooms", oid_hex(&r.id));
+            changes.add("rooms", oid_hex(&r.id));
         }
         // End one live session.
         if let Some(si) = self.sessions.iter().position(|s| s.active) {
@@ -1115,7 +1127,7 @@ impl Data {
                     leaving.push(pi as u16);
                 }
             }
-            add("sessions", oid_hex(&s.id));
+            changes.add("sessions", oid_hex(&s.id));
             self.rooms[room as usize].active_session = None;
             for (k, pi) in leaving.into_iter().enumerate() {
                 let ev = self.new_event(
@@ -1124,7 +1136,7 @@ impl Data {
                     Some((pi, now - k as i64 * 1000, 2)),
                     now,
                 );
-                add("analytics_events", uuid_str(ev.id));
+                changes.add("analytics_events", uuid_str(ev.id));
                 self.push_event(ev);
             }
         }
@@ -1141,13 +1153,13 @@ impl Data {
             r.status = REC_COMPLETED;
             r.stopped = Some(r.stopped.unwrap_or(now).min(now));
             r.updated = now;
-            add("recordings", oid_hex(&r.id));
+            changes.add("recordings", oid_hex(&r.id));
             let assets = self.add_assets(ri as u32, &mut rng, now);
             for a in assets {
                 let a = &mut self.assets[a as usize];
                 a.created = now;
                 a.id = rng.oid(secs(now));
-                add("recording_assets", oid_hex(&a.id));
+                changes.add("recording_assets", oid_hex(&a.id));
             }
             self.recordings[ri].updated = now;
         }
@@ -1161,7 +1173,7 @@ impl Data {
                 .as_bool()
                 .unwrap_or(false);
             t.value["settings"]["roomState"]["sendPeerList"] = (!flag).into();
-            add("templates", oid_hex(&t.id));
+            changes.add("templates", oid_hex(&t.id));
         }
         self.rng = rng;
         self.templates_order = sorted_desc(&self.templates, |t| t.id);
@@ -1169,7 +1181,7 @@ impl Data {
         self.sessions_order = sorted_desc(&self.sessions, |s| s.id);
         self.recordings_order = sorted_desc(&self.recordings, |r| r.id);
         self.assets_order = sorted_desc(&self.assets, |a| a.id);
-        changed
+        changes.0
     }
 
     /// `n` new events in the live sessions, in the last second before `now`.
@@ -1196,9 +1208,7 @@ impl Data {
     /// session, in the minute before `now`.
     pub(crate) fn add_join_failures(&mut self, n: usize, now: i64) -> BTreeSet<String> {
         let mut rng = self.rng.clone();
-        let room = (0..self.rooms.len() as u32)
-            .find(|&r| self.rooms[r as usize].active_session.is_none())
-            .unwrap_or(0);
+        let room = self.idle_rooms().first().copied().unwrap_or(0);
         let mut keys = BTreeSet::new();
         for _ in 0..n {
             let ts = now - rng.range(MS, MIN);
@@ -1222,16 +1232,9 @@ impl Data {
         scale: &Scale,
     ) -> BTreeMap<String, BTreeSet<String>> {
         let mut rng = self.rng.clone();
-        let mut changed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let mut add = |k: &str, v: String| {
-            changed.entry(k.to_string()).or_default().insert(v);
-        };
+        let mut changes = Changes::default();
         let visible = now + hidden;
-        let room = (0..self.rooms.len() as u32)
-            .find(|&r| {
-                self.rooms[r as usize].enabled && self.rooms[r as usize].active_session.is_none()
-            })
-            .unwrap_or(0);
+        let room = self.idle_rooms().first().copied().unwrap_or(0);
         for k in 0..6 {
             let created = ms(now - rng.range(4 * MIN, 10 * MIN));
             let end = ms(created + rng.range(30 * NS, 3 * MIN));
@@ -1247,10 +1250,10 @@ impl Data {
                 // The sixth is on time: it carries the recording whose transcript is late.
                 visible: if k < 5 { visible } else { VISIBLE },
             });
-            add("sessions", oid_hex(&self.sessions[idx as usize].id));
+            changes.add("sessions", oid_hex(&self.sessions[idx as usize].id));
             for _ in 0..rng.between(1, 2 * scale.events_per_session.max(1)) {
                 let ev = self.new_event(&mut rng, idx, None, now);
-                add("analytics_events", uuid_str(ev.id));
+                changes.add("analytics_events", uuid_str(ev.id));
                 self.push_event(ev);
             }
             let r = self.push_recording(
@@ -1262,7 +1265,7 @@ impl Data {
                 now,
             );
             let rec = &mut self.recordings[r as usize];
-            add("recordings", oid_hex(&rec.id));
+            changes.add("recordings", oid_hex(&rec.id));
             if k < 5 {
                 rec.visible = visible;
             }
@@ -1285,12 +1288,12 @@ impl Data {
                 late.id = rng.oid(secs(late.created));
             }
             for &a in &assets {
-                add("recording_assets", oid_hex(&self.assets[a as usize].id));
+                changes.add("recording_assets", oid_hex(&self.assets[a as usize].id));
             }
         }
         self.rng = rng;
         self.reorder();
-        changed
+        changes.0
     }
 
     fn reorder(&mut self) {
