@@ -15,7 +15,9 @@ use chrono::Utc;
 use serde_json::Value;
 
 use crate::config::{read_file, Config};
-use crate::engine::{listings_for, read_stream, timestamp, Context, SavedState, StreamDef};
+use crate::engine::{
+    listings_for, read_stream, session_feed, timestamp, Context, SavedState, SessionFeed, StreamDef,
+};
 use crate::error::{Error, Result};
 use crate::http::{Auth, Client, ClientOptions, Observer, MAX_CLOCK_SKEW, MAX_TOTAL_TIME};
 use crate::output::{report, Output};
@@ -88,9 +90,10 @@ pub async fn read(
         output: output.clone(),
     });
     let defs: Vec<&StreamDef> = selected.iter().map(|s| s.def).collect();
-    let ctx = Arc::new(Context {
+    let mut ctx = Context {
         client: Arc::new(client(&config, heartbeat)?),
         listings: listings_for(&defs),
+        sessions: SessionFeed::default(),
         output: output.clone(),
         start_date: config.start_date,
         end_date: config.end_date,
@@ -98,7 +101,11 @@ pub async fn read(
         lookback: config.lookback,
         sweep_every: config.join_failure_sweep,
         peer_quality_stats_days: config.peer_quality_stats_days,
-    });
+    };
+    // How far back the ended sessions are listed follows from the settings and the states.
+    let reads: Vec<_> = selected.iter().map(|s| (s.def, &s.state)).collect();
+    ctx.sessions = session_feed(&ctx, &reads);
+    let ctx = Arc::new(ctx);
     let all_complete = read_all(&ctx, selected).await? && all_known;
     output.flush()?;
     Ok(if all_complete {

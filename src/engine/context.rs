@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use super::cursor::SAFETY_MARGIN;
 use super::drift::DriftCheck;
+use super::feed::SessionFeed;
 use super::pages::Listing;
 use super::shared::Listings;
 use super::{Partition, Path, Records, StreamDef};
@@ -29,6 +30,8 @@ pub struct Context {
     pub client: Arc<Client>,
     /// The listings several streams of the sync read once.
     pub listings: Listings,
+    /// The ended sessions the streams that fan out over sessions read, listed once.
+    pub sessions: SessionFeed,
     pub output: Arc<Output>,
     pub start_date: DateTime<Utc>,
     pub end_date: Option<DateTime<Utc>>,

@@ -9,6 +9,10 @@
 //! since (its digest differs), or if it is in the lookback zone and was never emitted (the API
 //! showed it late). With a server-side filter (`after`/`before`) the window is read in slices,
 //! oldest first, each ending in a checkpoint; without one, paging stops once past the window.
+//!
+//! The sessions stream's listing is also the sync's feed of ended sessions (`feed.rs`): it
+//! then starts listing where the feed needs, if that is earlier, without emitting what it
+//! lists before its own window.
 
 use std::collections::{HashMap, HashSet};
 
@@ -21,6 +25,7 @@ use super::cursor::{
     query_time, query_time_ceil, timestamp, to_value, CreatedState, PendingObject, SavedState,
     Window, OLDEST, SAFETY_MARGIN,
 };
+use super::feed::Publisher;
 use super::partitions::static_partitions;
 use super::{Partition, StreamDef};
 use crate::error::Result;
@@ -53,11 +58,16 @@ pub struct Spec {
     pub still_changing: Option<fn(&Value) -> bool>,
     /// A field holding the object's last change: changed within the lookback, it is read again.
     pub updated: Option<&'static str>,
+    /// Where what is listed also goes, for the sync's feed of ended sessions.
+    pub publisher: Option<Publisher>,
 }
 
 /// What the previous syncs emitted, as the state tells it.
 struct Known {
     previous: DateTime<Utc>,
+    /// Nothing created up to here is emitted: the window's floor (the listing may start
+    /// earlier, for the feed).
+    scan_from: DateTime<Utc>,
     /// Objects created after this were never in a completed window: the lookback zone's floor.
     zone: DateTime<Utc>,
     pending: HashMap<String, PendingObject>,
@@ -96,13 +106,14 @@ pub async fn read(
     };
     let previous = state.cursor.max(floor);
     // The window is open below: start just before the oldest object to read again.
+    // Nothing predates the epoch: an earlier start date costs no empty slices before it.
+    let epoch = OLDEST - Duration::nanoseconds(1);
     let scan_from = state
         .oldest_pending()
         .map(|p| p - Duration::nanoseconds(1))
         .map_or(previous - ctx.lookback, |p| p.min(previous - ctx.lookback))
         .max(floor)
-        // Nothing predates the epoch: an earlier start date costs no empty slices before it.
-        .max(OLDEST - Duration::nanoseconds(1));
+        .max(epoch);
     // Closed slices up to about now, then one open slice whose end the API's clock decides.
     let horizon = (spec.server_filter && incremental).then(|| {
         ctx.end_date
@@ -110,9 +121,21 @@ pub async fn read(
     });
     let partitions = static_partitions(ctx, def).await?;
     let remember_after = horizon.map(|h| h - ctx.lookback);
-    let mut reader = Reader::new(ctx, def, spec, incremental, &state, remember_after);
+    let list_from = spec
+        .publisher
+        .as_ref()
+        .map_or(scan_from, |p| scan_from.min(p.from()).max(epoch));
+    let mut reader = Reader::new(
+        ctx,
+        def,
+        spec,
+        incremental,
+        &state,
+        scan_from,
+        remember_after,
+    );
     let mut span = FIRST_SLICE;
-    let mut lower = scan_from;
+    let mut lower = list_from;
     loop {
         let closed_end = horizon.and_then(|h| {
             lower
@@ -143,6 +166,9 @@ pub async fn read(
         }
         span = next_span(span, listed);
     }
+    if let Some(publisher) = reader.spec.publisher.take() {
+        publisher.finish();
+    }
     if !incremental {
         reader.emitter.state(&json!({}))?;
     }
@@ -162,12 +188,14 @@ impl Reader {
         spec: Spec,
         incremental: bool,
         state: &CreatedState,
+        scan_from: DateTime<Utc>,
         remember_after: Option<DateTime<Utc>>,
     ) -> Reader {
         let previous = state.cursor.max(ctx.floor());
         Reader {
             known: Known {
                 previous,
+                scan_from,
                 zone: previous - ctx.lookback,
                 pending: state
                     .pending
@@ -216,6 +244,9 @@ impl Reader {
                 None => window_end.map(|e| e - ctx.lookback),
             };
             listed += page.items.len();
+            if let Some(publisher) = self.spec.publisher.as_mut() {
+                publisher.add(&page);
+            }
             let mut kept = Vec::with_capacity(page.items.len());
             let mut past_window = false;
             for object in page.items {
@@ -254,7 +285,7 @@ impl Reader {
             return Selection::PastWindow;
         }
         let window = Window {
-            after: lower,
+            after: lower.max(self.known.scan_from),
             until: end,
         };
         if !window.contains(Some(created)) {

@@ -26,8 +26,9 @@ use super::cursor::{
     timestamp, to_value, EventsState, SavedState, SweepState, TrackedSession, Window,
     MAX_SESSION_LENGTH, MAX_TRACKED,
 };
+use super::feed::EndedSessions;
 use super::pages::{Listing, Pager};
-use super::partitions::{self, ended_at};
+use super::partitions;
 use super::shared::Listed;
 use super::{Partition, Path, StreamDef};
 use crate::error::{Error, Result};
@@ -221,6 +222,22 @@ async fn plan_whole(
     })
 }
 
+/// How far back the feed of ended sessions must reach for this stream: to the sessions created
+/// since the cursor less the lookback, or, without the list of sessions live at the last sync,
+/// every session that could have been. `None` on a first sync, which reads rooms whole.
+pub(super) fn sessions_needed(ctx: &Context, state: &SavedState) -> Option<DateTime<Utc>> {
+    let SavedState::Events(state) = state else {
+        return None;
+    };
+    state.sweep.as_ref()?;
+    let since = state.cursor.max(ctx.floor()) - ctx.lookback;
+    let back = match state.tracked {
+        Some(_) => since,
+        None => since - MAX_SESSION_LENGTH,
+    };
+    Some(back.max(ctx.floor()))
+}
+
 /// Every later sync: the sessions that can have new events, rooms new since the last sync
 /// whole, and the sweep when it is due.
 async fn plan_by_session(
@@ -240,13 +257,7 @@ async fn plan_by_session(
     let live = partitions::live_sessions(ctx, def.name).await?;
     // After a first response, so that "now" is the API's clock, as `ran_at` is.
     let due = client.server_now() - sweep.ran_at >= ctx.sweep_every;
-    // Without the list of sessions live at the last sync, every session that could have been.
-    let back = if state.tracked.is_some() {
-        since
-    } else {
-        since - MAX_SESSION_LENGTH
-    };
-    let ended = partitions::ended_sessions(ctx, def.name, back.max(floor)).await?;
+    let ended = ctx.sessions.ended(client, def.name).await?;
     let rooms = partitions::rooms(ctx, def.name, (!due).then_some(since)).await?;
     let sessions = candidates(state, &live, &ended, since);
     let room_created = created_times(&rooms);
@@ -287,7 +298,7 @@ async fn plan_by_session(
 fn candidates(
     state: &EventsState,
     live: &Listed,
-    ended: &Listed,
+    ended: &EndedSessions,
     since: DateTime<Utc>,
 ) -> BTreeMap<String, Candidate> {
     let ids = |s: &Value| {
@@ -313,21 +324,20 @@ fn candidates(
             },
         );
     }
-    for session in &ended.objects {
-        let Some((id, room_id)) = ids(session) else {
+    for session in &ended.sessions {
+        let Some(room_id) = &session.room_id else {
             continue;
         };
-        let end = ended_at(session);
-        let recent = timestamp(session, "created_at").is_none_or(|c| c > since)
-            || end.is_none_or(|e| e > since)
-            || tracked.contains_key(id.as_str());
-        if recent && !out.contains_key(&id) {
+        let recent = session.created_at.is_none_or(|c| c > since)
+            || session.ended_at.is_none_or(|e| e > since)
+            || tracked.contains_key(session.id.as_str());
+        if recent && !out.contains_key(&session.id) {
             let candidate = Candidate {
-                room_id,
+                room_id: room_id.clone(),
                 live: false,
-                ended_at: end,
+                ended_at: session.ended_at,
             };
-            out.insert(id, candidate);
+            out.insert(session.id.clone(), candidate);
         }
     }
     for t in tracked.values() {

@@ -8,6 +8,7 @@ mod created;
 mod cursor;
 mod drift;
 mod events;
+mod feed;
 mod pages;
 mod partitions;
 mod peer_stats;
@@ -18,8 +19,9 @@ mod whole;
 
 pub use context::Context;
 pub use cursor::{timestamp, SavedState};
+pub use feed::SessionFeed;
 pub use pages::parse_page;
-pub use read::read_stream;
+pub use read::{read_stream, session_feed};
 pub use shared::Listings;
 
 /// The shared listings of a sync that reads `defs`.
@@ -54,6 +56,17 @@ impl StreamDef {
         {
             return Err(format!(
                 "{}: an updated cursor lists a fixed path whole",
+                self.name
+            ));
+        }
+        if let Cursor::Created {
+            session_feed: true,
+            server_filter: false,
+            ..
+        } = self.cursor
+        {
+            return Err(format!(
+                "{}: only a server-filtered listing covers its window whole, as a feed must",
                 self.name
             ));
         }
@@ -173,6 +186,10 @@ pub enum Cursor {
         server_filter: bool,
         still_changing: Option<fn(&Value) -> bool>,
         updated: Option<&'static str>,
+        /// The listing is the sync's listing of sessions: the ended sessions it lists feed the
+        /// streams that fan out over them, and it reaches back as far as they need (see
+        /// `feed.rs`).
+        session_feed: bool,
     },
     /// Oldest-first logs without a time filter (analytics events): every room on the first
     /// sync, then only the sessions that can have new events, and a sweep for events of no

@@ -1,5 +1,5 @@
 //! The partitions a stream's requests fan out over, and the listings they come from: rooms,
-//! and sessions (live ones, or ended ones created since an instant). Each asks for `enabled`
+//! and live sessions (ended ones come from the sync's feed, `feed.rs`). Each asks for `enabled`
 //! and `active` explicitly, since the docs say both default to `true`, which would hide
 //! disabled rooms and ended sessions. Rooms and live sessions are read once per sync for every
 //! stream that needs them (see `shared.rs`).
@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::context::Context;
 use super::cursor::{query_time, timestamp};
+use super::feed::is_live;
 use super::shared::{list, Listed, ListingKey};
 use super::{Cursor, Partition, Partitions, Path, StreamDef};
 use crate::error::Result;
@@ -81,37 +82,6 @@ pub async fn live_sessions(ctx: &Context, stream: &'static str) -> Result<Listed
             .collect(),
         server_time: listed.server_time,
     })
-}
-
-/// Sessions that have ended, created since `after`.
-pub async fn ended_sessions(
-    ctx: &Context,
-    stream: &'static str,
-    after: DateTime<Utc>,
-) -> Result<Listed> {
-    let params = vec![vec![
-        ("active", "false".to_owned()),
-        ("after", query_time(after)),
-    ]];
-    let mut listed = list(&ctx.client, stream, "/sessions", params).await?;
-    listed.objects.retain(|s| !is_live(s));
-    Ok(listed)
-}
-
-pub fn is_live(session: &Value) -> bool {
-    session.get("active").and_then(Value::as_bool) == Some(true)
-}
-
-/// When an ended session ended: its last change (the docs use `updated_at` as the end), or its
-/// last peer's leaving, whichever is later.
-pub fn ended_at(session: &Value) -> Option<DateTime<Utc>> {
-    let peers: Vec<&Value> = match session.get("peers") {
-        Some(Value::Object(map)) => map.values().collect(),
-        Some(Value::Array(list)) => list.iter().collect(),
-        _ => Vec::new(),
-    };
-    let last_leave = peers.iter().filter_map(|p| timestamp(p, "left_at")).max();
-    timestamp(session, "updated_at").max(last_leave)
 }
 
 /// Rooms with a live session, each with that session, for `GET /active-rooms/{id}/...`.

@@ -5,9 +5,10 @@
 //! (404) or for whom it kept nothing (an empty report): both are counted and skipped, not
 //! failed. The window is `(cursor − lookback, window end]`, never older than
 //! `peer_quality_stats_days` on the API's clock (0 turns the stream off), so a first sync of a
-//! large account costs days, not months, of one request per peer. Sessions read in the lookback zone are remembered
-//! in the state, so a re-read asks only for sessions the last sync did not see (those the API
-//! listed late).
+//! large account costs days, not months, of one request per peer. Sessions read in the lookback
+//! zone are remembered in the state, so a re-read asks only for sessions the last sync did not
+//! see (those the API listed late). The sessions come from the sync's feed of ended sessions
+//! (`feed.rs`): the `sessions` stream's own listing when the sync reads it.
 //!
 //! Sessions are read in order of their end, in batches whose peers are fetched concurrently;
 //! each batch ends in a checkpoint.
@@ -23,21 +24,20 @@ use super::context::{for_each_partition, Context, Emitter};
 use super::cursor::{
     to_value, PeerStatsState, ReadSession, SavedState, MAX_SESSION_LENGTH, MAX_TRACKED,
 };
+use super::feed::EndedSession;
 use super::pages::parse_page;
-use super::partitions::{ended_at, ended_sessions};
 use super::{Partition, Path, StreamDef};
 use crate::error::{Error, Result};
+use crate::http::MAX_CLOCK_SKEW;
 
 /// Peers fetched between two checkpoints, about.
 const PEERS_PER_BATCH: usize = 200;
 
-/// An ended session whose peers are candidates.
+/// An ended session whose peers are asked for, with the end it is keyed on.
 #[derive(Debug, Clone)]
-pub(crate) struct EndedSession {
-    pub id: String,
-    pub room_id: Option<String>,
-    pub ended_at: DateTime<Utc>,
-    pub peers: Vec<String>,
+struct Candidate {
+    session: EndedSession,
+    ended_at: DateTime<Utc>,
 }
 
 /// Sessions and peers without stats, for the closing LOG line.
@@ -68,26 +68,23 @@ pub async fn read(
     incremental: bool,
     state: SavedState,
 ) -> Result<()> {
-    let previous = match state {
-        SavedState::PeerStats(s) if incremental => Some(s),
-        _ => None,
-    };
+    let previous = previous(&state).filter(|_| incremental);
     let emitter = Emitter::new(&ctx, def);
     if ctx.peer_quality_stats_days == 0 {
         tracing::info!(
             "{}: peer_quality_stats_days is 0, which turns this stream off; nothing is read",
             def.name
         );
-        return emitter.state(&previous.as_ref().map_or(json!({}), to_value));
+        return emitter.state(&previous.map_or(json!({}), to_value));
     }
-    let (sessions, upper) = candidates(&ctx, def, previous.as_ref(), incremental).await?;
+    let (sessions, upper) = candidates(&ctx, def, previous, incremental).await?;
     let counts = Arc::new(Counts::default());
-    let mut read: Vec<ReadSession> = previous.as_ref().map_or(Vec::new(), |s| s.read.clone());
+    let mut read: Vec<ReadSession> = previous.map_or(Vec::new(), |s| s.read.clone());
     let batches = batches(&sessions);
     for (i, batch) in batches.iter().enumerate() {
         read_batch(&ctx, def, field, batch, &counts).await?;
         read.extend(batch.iter().map(|s| ReadSession {
-            id: s.id.clone(),
+            id: s.session.id.clone(),
             ended_at: s.ended_at,
         }));
         // A checkpoint between batches: up to just before the next batch's first end.
@@ -100,13 +97,36 @@ pub async fn read(
     // Closing state: the window's end even when no session ended in it.
     let state = match (incremental, upper) {
         (true, Some(end)) => {
-            let cursor = previous.as_ref().map_or(end, |p| p.cursor.max(end));
+            let cursor = previous.map_or(end, |p| p.cursor.max(end));
             to_value(&bounded(cursor, &read, ctx.lookback))
         }
-        (true, None) => previous.as_ref().map_or(json!({}), to_value),
+        (true, None) => previous.map_or(json!({}), to_value),
         (false, _) => json!({}),
     };
     emitter.state(&state)
+}
+
+fn previous(state: &SavedState) -> Option<&PeerStatsState> {
+    match state {
+        SavedState::PeerStats(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Sessions that ended after this are wanted, but for the day limit.
+fn wanted(ctx: &Context, previous: Option<&PeerStatsState>) -> DateTime<Utc> {
+    previous.map_or_else(|| ctx.floor(), |s| s.cursor - ctx.lookback)
+}
+
+/// How far back the feed of ended sessions must reach for this stream: to the creation of the
+/// earliest session that can have ended in its window and within the day limit (counted here
+/// on the local clock, less the most the API's may be behind it). `None` when it is off.
+pub(super) fn sessions_needed(ctx: &Context, state: &SavedState) -> Option<DateTime<Utc>> {
+    if ctx.peer_quality_stats_days == 0 {
+        return None;
+    }
+    let horizon = Utc::now() - Duration::days(ctx.peer_quality_stats_days.into()) - MAX_CLOCK_SKEW;
+    Some(wanted(ctx, previous(state)).max(horizon) - MAX_SESSION_LENGTH)
 }
 
 /// The sessions whose peers this sync asks for, in order of their end, and the window's end:
@@ -116,11 +136,13 @@ async fn candidates(
     def: &'static StreamDef,
     previous: Option<&PeerStatsState>,
     incremental: bool,
-) -> Result<(Vec<EndedSession>, Option<DateTime<Utc>>)> {
-    let wanted = previous.map_or_else(|| ctx.floor(), |s| s.cursor - ctx.lookback);
-    let (sessions, server_time) = sessions_ended_since(ctx, def, wanted).await?;
+) -> Result<(Vec<Candidate>, Option<DateTime<Utc>>)> {
+    let wanted = wanted(ctx, previous);
+    let listed = ctx.sessions.ended(&ctx.client, def.name).await?;
     // The day limit counts on the API's clock, learned from the listing.
-    let now = server_time.unwrap_or_else(|| ctx.client.server_now());
+    let now = listed
+        .server_time
+        .unwrap_or_else(|| ctx.client.server_now());
     let horizon = now - Duration::days(ctx.peer_quality_stats_days.into());
     if wanted < horizon {
         tracing::info!(
@@ -130,66 +152,33 @@ async fn candidates(
         );
     }
     let lower = wanted.max(horizon);
-    let upper = ctx.window_end(incremental, server_time);
+    let upper = ctx.window_end(incremental, listed.server_time);
     let already: BTreeSet<&str> = previous
         .iter()
         .flat_map(|s| s.read.iter().map(|r| r.id.as_str()))
         .collect();
-    let mut sessions: Vec<EndedSession> = sessions
-        .into_iter()
-        .filter(|s| s.ended_at > lower && upper.is_none_or(|u| s.ended_at <= u))
-        .filter(|s| !already.contains(s.id.as_str()))
+    let mut sessions: Vec<Candidate> = listed
+        .sessions
+        .iter()
+        .filter_map(|session| {
+            let ended_at = session.ended_at?;
+            let wanted = ended_at > lower && upper.is_none_or(|u| ended_at <= u);
+            (wanted && !already.contains(session.id.as_str())).then(|| Candidate {
+                session: session.clone(),
+                ended_at,
+            })
+        })
         .collect();
-    sessions.sort_by(|a, b| (a.ended_at, &a.id).cmp(&(b.ended_at, &b.id)));
+    sessions.sort_by(|a, b| (a.ended_at, &a.session.id).cmp(&(b.ended_at, &b.session.id)));
     Ok((sessions, upper))
 }
 
-/// The one place that knows where the candidates come from: ended sessions listed since
-/// `lower` less the longest a session lasts, so every session that ended after `lower` is in.
-/// Returns them with the API's clock at the listing. (On a first sync this lists every session
-/// since the start date, as the `sessions` stream does; the day limit is applied after, on the
-/// API's clock, so a skewed local clock cannot shift it.)
-async fn sessions_ended_since(
-    ctx: &Context,
-    def: &'static StreamDef,
-    lower: DateTime<Utc>,
-) -> Result<(Vec<EndedSession>, Option<DateTime<Utc>>)> {
-    let listed = ended_sessions(ctx, def.name, lower - MAX_SESSION_LENGTH).await?;
-    let sessions = listed.objects.iter().filter_map(ended_session).collect();
-    Ok((sessions, listed.server_time))
-}
-
-/// A listed session as a candidate: `None` without an id or an end.
-fn ended_session(session: &Value) -> Option<EndedSession> {
-    let id = session.get("id")?.as_str()?.to_owned();
-    let ended_at = ended_at(session)?;
-    let room_id = session
-        .get("room_id")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    // The map key is the peer's id (the legacy examples' values carry none).
-    let peers = match session.get("peers") {
-        Some(Value::Object(map)) => map.keys().cloned().collect(),
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(|p| p.get("id").and_then(Value::as_str).map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    };
-    Some(EndedSession {
-        id,
-        room_id,
-        ended_at,
-        peers,
-    })
-}
-
 /// Consecutive sessions of about [`PEERS_PER_BATCH`] peers each; a session is never split.
-fn batches(sessions: &[EndedSession]) -> Vec<&[EndedSession]> {
+fn batches(sessions: &[Candidate]) -> Vec<&[Candidate]> {
     let mut out = Vec::new();
     let (mut start, mut peers) = (0, 0);
     for (i, s) in sessions.iter().enumerate() {
-        peers += s.peers.len();
+        peers += s.session.peers.len();
         if peers >= PEERS_PER_BATCH {
             out.push(&sessions[start..=i]);
             start = i + 1;
@@ -223,14 +212,17 @@ async fn read_batch(
     ctx: &Arc<Context>,
     def: &'static StreamDef,
     field: &'static str,
-    batch: &[EndedSession],
+    batch: &[Candidate],
     counts: &Arc<Counts>,
 ) -> Result<()> {
-    let peers: Vec<(Arc<EndedSession>, String)> = batch
+    let peers: Vec<(Arc<Candidate>, String)> = batch
         .iter()
         .flat_map(|s| {
             let session = Arc::new(s.clone());
-            s.peers.iter().map(move |p| (session.clone(), p.clone()))
+            s.session
+                .peers
+                .iter()
+                .map(move |p| (session.clone(), p.clone()))
         })
         .collect();
     let worker = ctx.clone();
@@ -248,10 +240,11 @@ async fn read_peer(
     ctx: &Context,
     def: &'static StreamDef,
     field: &'static str,
-    session: &EndedSession,
+    candidate: &Candidate,
     peer: &str,
     counts: &Counts,
 ) -> Result<()> {
+    let session = &candidate.session;
     let Path::Fixed(path) = def.request.path else {
         return Err(Error::Response {
             endpoint: def.name.into(),
@@ -298,7 +291,7 @@ async fn read_peer(
         fields.insert(
             field.into(),
             Value::String(
-                session
+                candidate
                     .ended_at
                     .to_rfc3339_opts(SecondsFormat::AutoSi, true),
             ),
@@ -333,37 +326,32 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn session(id: &str, peers: usize) -> EndedSession {
-        EndedSession {
-            id: id.into(),
-            room_id: None,
-            ended_at: at("2024-01-01T00:00:00Z"),
-            peers: (0..peers).map(|p| p.to_string()).collect(),
+    fn session(id: &str, peers: usize) -> Candidate {
+        let ended_at = at("2024-01-01T00:00:00Z");
+        Candidate {
+            session: EndedSession {
+                id: id.into(),
+                room_id: None,
+                created_at: None,
+                ended_at: Some(ended_at),
+                peers: (0..peers).map(|p| p.to_string()).collect(),
+            },
+            ended_at,
         }
     }
 
     #[test]
     fn batches_never_split_a_session_and_cover_all() {
-        let sessions: Vec<EndedSession> = (0..30).map(|i| session(&i.to_string(), 15)).collect();
+        let sessions: Vec<Candidate> = (0..30).map(|i| session(&i.to_string(), 15)).collect();
         let out = batches(&sessions);
         assert_eq!(out.iter().map(|b| b.len()).sum::<usize>(), 30);
         assert!(out.len() > 1);
         assert!(out[..out.len() - 1].iter().all(|b| b
             .iter()
-            .map(|s| s.peers.len())
+            .map(|s| s.session.peers.len())
             .sum::<usize>()
             >= PEERS_PER_BATCH));
         assert!(batches(&[]).is_empty());
-    }
-
-    #[test]
-    fn candidate_peers_come_from_map_keys() {
-        let s = json!({"id": "s1", "room_id": "r1", "updated_at": "2024-01-01T01:00:00Z",
-            "peers": {"p1": {"name": "John"}, "p2": {"id": "p2"}}});
-        let c = ended_session(&s).unwrap();
-        assert_eq!(c.peers, ["p1", "p2"]);
-        assert_eq!(c.ended_at, at("2024-01-01T01:00:00Z"));
-        assert!(ended_session(&json!({"id": "s2", "peers": {}})).is_none());
     }
 
     #[test]

@@ -94,5 +94,16 @@ mod tests {
             ..base()
         };
         assert!(per_room_alone.check().is_err());
+        let feed_without_filter = StreamDef {
+            cursor: Cursor::Created {
+                field: "t",
+                server_filter: false,
+                still_changing: None,
+                updated: None,
+                session_feed: true,
+            },
+            ..base()
+        };
+        assert!(feed_without_filter.check().is_err());
     }
 }

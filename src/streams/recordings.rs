@@ -33,6 +33,7 @@ pub static RECORDINGS: StreamDef = StreamDef {
         still_changing: Some(is_unfinished),
         // Assets can appear after a recording completed: read it again for the lookback.
         updated: Some("updated_at"),
+        session_feed: false,
     },
     attach: Some(Attach {
         path: "/recording-assets",
@@ -58,6 +59,7 @@ pub static RECORDING_ASSETS: StreamDef = StreamDef {
         server_filter: false,
         still_changing: None,
         updated: None,
+        session_feed: false,
     },
     attach: None,
     records: Records::AsIs,

@@ -32,6 +32,8 @@ pub static SESSIONS: StreamDef = StreamDef {
         server_filter: true,
         still_changing: Some(is_active),
         updated: Some("updated_at"),
+        // Peer stats and analytics events fan out over the ended sessions this lists.
+        session_feed: true,
     },
     attach: None,
     records: Records::Map(normalise),

@@ -61,12 +61,12 @@ fn nothing_new_costs_a_request_or_two_per_stream() {
     let second = incremental(&h, Some(&first.state_file()));
     let requests = requests_per_endpoint(&h);
     eprintln!("second sync with nothing new: {requests:?}");
-    // Live and ended sessions are listed apart, for `sessions` and for the sessions that can
-    // have new events, and the ended ones once more for `peer_quality_stats` (for now);
-    // enabled and disabled rooms are two listings; the webhook log is a clock probe and one
-    // page of the one window.
+    // Sessions: the live and the ended ones of the sessions stream's window (the ended ones
+    // also feed peer stats and events) and every live one, for live peers and events; enabled
+    // and disabled rooms are two listings; the webhook log is a clock probe and one page of the
+    // one window.
     for (endpoint, most) in [
-        ("sessions", 5),
+        ("sessions", 3),
         ("templates", 1),
         ("recording_assets", 1),
         ("rooms", 2),
@@ -86,9 +86,8 @@ fn nothing_new_costs_a_request_or_two_per_stream() {
         "recordings: {}",
         requests["recordings"]
     );
-    // Analytics events: the live and the recently ended sessions are listed (live, ended
-    // since the cursor less the lookback: the first sync listed none, so 12 hours back), new
-    // rooms (two listings), then each session that can have new events, 100 events a page.
+    // Analytics events: new rooms (two listings), then each session that can have new events
+    // (live, or ended since the cursor less the lookback), 100 events a page.
     let events = requests["analytics_events"];
     let floor = session_floor(&h, chrono::Duration::minutes(16));
     assert!(
@@ -210,8 +209,9 @@ fn changes_arrive_exactly_in_the_next_sync() {
     let after = requests_per_endpoint(&h);
     eprintln!("requests, first sync: {before:?}\nrequests, 1% new: {after:?}");
     for (endpoint, most) in [
-        // One more for the ended sessions `peer_quality_stats` lists (for now).
-        ("sessions", 5),
+        // Live and ended sessions in the window (the ended ones feed peer stats and events),
+        // and the live ones for live peers and events.
+        ("sessions", 4),
         ("rooms", 2),
         ("templates", 1),
         ("recordings", 3),

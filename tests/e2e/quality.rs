@@ -177,6 +177,23 @@ fn peer_stats_keep_to_their_days_and_zero_turns_them_off() {
     assert!(run.unique_keys(STATS).is_superset(&expected));
     assert!(expected.len() * 2 < h.fake.expected_keys(STATS).len());
     assert!(on_route(&requests, STATS).len() < ended_peers(&h).values().sum::<usize>() / 2);
+    // The sessions are listed from the start of the seven days (less a day the API's clock
+    // may lag, and the longest session), not from the start date. (The connector counts on
+    // its own clock here, which the fake's runs five minutes ahead of.)
+    let listing = on_route(&requests, "sessions");
+    let after = time(&json!(query(listing[0], "after").unwrap())).unwrap();
+    let reach = chrono::Duration::days(7 + 1) + chrono::Duration::hours(12);
+    assert!(
+        after >= before - reach - chrono::Duration::minutes(10),
+        "{after}"
+    );
+    assert!(listing.len() < ended_peers(&h).len() / 100 + 1);
+    eprintln!(
+        "peer_quality_stats, 7 days, first sync: {} requests ({} listing, {} peers)",
+        requests.len(),
+        listing.len(),
+        on_route(&requests, STATS).len()
+    );
 
     config["peer_quality_stats_days"] = json!(0);
     let (off, requests) = sync(&h, &config, STATS, Some(&run.state_file()));
@@ -246,6 +263,110 @@ fn peer_stats_skip_404s_and_empty_reports_and_fail_on_bad_bodies() {
         .as_str()
         .unwrap_or_default()
         .contains("peer-stats"));
+}
+
+/// The windows (`after`, `before`) of the listings of `/sessions` with `active=<active>` and a
+/// window: their first pages (no `start`). The live listing, with no window, is left out.
+fn session_windows(requests: &[RequestRecord], active: &str) -> BTreeSet<(String, String)> {
+    on_route(requests, "sessions")
+        .into_iter()
+        .filter(|r| query(r, "start").is_none() && query(r, "active").as_deref() == Some(active))
+        .filter_map(|r| Some((query(r, "after")?, query(r, "before").unwrap_or_default())))
+        .collect()
+}
+
+/// Every ended-sessions listing is one slice of the sessions stream, listed beside the same
+/// slice's live sessions: nothing listed the ended sessions a second time.
+fn assert_one_listing_of_ended_sessions(requests: &[RequestRecord]) {
+    let ended = session_windows(requests, "false");
+    assert!(!ended.is_empty());
+    assert_eq!(ended, session_windows(requests, "true"));
+}
+
+#[test]
+fn peer_stats_and_events_fan_out_over_the_sessions_the_sessions_stream_lists() {
+    let h = settled();
+    let config = h.config();
+    let streams = ["sessions", STATS, "analytics_events"];
+    let sync_all = |state: Option<&Value>| {
+        h.fake.reset_requests();
+        let run = h.read(&config, &catalog(&streams, "incremental"), state);
+        assert!(run.success(), "{}", run.describe());
+        (run, h.fake.requests())
+    };
+    let (first, requests) = sync_all(None);
+    for stream in streams {
+        assert_eq!(
+            first.unique_keys(stream),
+            h.fake.expected_keys(stream),
+            "{stream}"
+        );
+    }
+    assert_one_listing_of_ended_sessions(&requests);
+    let report = |sync: &str, requests: &[RequestRecord]| {
+        eprintln!(
+            "with sessions and analytics_events, {sync}: sessions {}, peer_quality_stats {}",
+            on_route(requests, "sessions").len(),
+            on_route(requests, STATS).len()
+        );
+    };
+    report("first sync", &requests);
+    // The sessions stream listed no session before the start date for the feed, or emitted one.
+    let start: DateTime<Utc> = config["start_date"].as_str().unwrap().parse().unwrap();
+    assert!(first
+        .records("sessions")
+        .iter()
+        .all(|s| time(&s["created_at"]).unwrap() > start));
+
+    // A session that ends between syncs brings its peers' stats and its events in the next one.
+    let changes = h.fake.apply_changes(0.01);
+    h.fake.advance_clock(Duration::from_secs(600));
+    let (second, requests) = sync_all(Some(&first.state_file()));
+    for stream in [STATS, "analytics_events"] {
+        let new = changes.get(stream).cloned().unwrap_or_default();
+        assert!(!new.is_empty(), "{stream}: the fake changed nothing");
+        assert_eq!(second.unique_keys(stream), new, "{stream}");
+    }
+    assert!(second
+        .unique_keys("sessions")
+        .is_superset(&changes["sessions"]));
+    assert_one_listing_of_ended_sessions(&requests);
+    report("1 % new", &requests);
+    // The live listing (live peers' and events' partitions) aside, `/sessions` costs what the
+    // sessions stream's window does: one page each for its live and its ended sessions.
+    let live_listing = on_route(&requests, "sessions")
+        .iter()
+        .filter(|r| query(r, "after").is_none())
+        .count();
+    assert_eq!(live_listing, 1);
+    assert_eq!(on_route(&requests, "sessions").len(), 3);
+}
+
+#[test]
+fn peer_stats_list_the_ended_sessions_themselves_when_the_sessions_stream_fails() {
+    let h = settled();
+    // The sessions stream's first page (peer stats wait for its listing) is not JSON.
+    h.fake.set_override(
+        "/v2/sessions",
+        Override::Body("<html>maintenance</html>".into()),
+        Some(1),
+    );
+    let run = h.read(
+        &h.config(),
+        &catalog(&["sessions", STATS], "full_refresh"),
+        None,
+    );
+    assert!(!run.success());
+    assert_eq!(run.statuses("sessions").last().unwrap(), "INCOMPLETE");
+    assert_eq!(run.statuses(STATS), ["STARTED", "RUNNING", "COMPLETE"]);
+    assert_eq!(run.unique_keys(STATS), h.fake.expected_keys(STATS));
+    assert!(
+        run.logs()
+            .iter()
+            .any(|l| l.contains("the sessions stream stopped before it had listed every session")),
+        "{:?}",
+        run.logs()
+    );
 }
 
 /// How many deliveries the fake has in `[start, end]` (the query's window, both ends in).
