@@ -42,6 +42,11 @@ MARTS = {
         " failed_recordings, unfinished_recordings, recordings_with_failed_assets",
         "sessions desc, room_id",
     ),
+    "call_quality": (
+        "quality_date, room_name, sdk, os, sessions, peers, peer_minutes, lossy_share,"
+        " subscribed_video_freezes, freezes_per_peer_hour",
+        "quality_date desc, peer_minutes desc, room_id, sdk, os",
+    ),
 }
 ROWS = 5
 

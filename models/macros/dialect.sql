@@ -14,6 +14,15 @@
   json_extract_string({{ column }}, '$.{{ path }}')
 {%- endmacro %}
 
+{# A JSON value's member as JSON (an object or array stays one); `path` as for json_text. #}
+{% macro json_member(column, path) %}
+  {{ return(adapter.dispatch('json_member', 'source_100ms')(column, path)) }}
+{% endmacro %}
+
+{% macro default__json_member(column, path) -%}
+  json_extract({{ column }}, '$.{{ path }}')
+{%- endmacro %}
+
 {#
   The FROM-clause fragment that joins each row to the elements of its JSON array column,
   exposing every element as `<alias>.value`. Rows whose array is null or empty drop out.
@@ -24,6 +33,28 @@
 
 {% macro default__json_array_elements(column, alias) -%}
   cross join json_each({{ column }}) as {{ alias }}
+{%- endmacro %}
+
+{# The 0-based position in its array of an element that json_array_elements exposed. #}
+{% macro json_element_position(alias) %}
+  {{ return(adapter.dispatch('json_element_position', 'source_100ms')(alias)) }}
+{% endmacro %}
+
+{% macro default__json_element_position(alias) -%}
+  cast({{ alias }}.key as integer)
+{%- endmacro %}
+
+{#
+  The element at a 0-based `position` of a JSON array as text: null when the array is null,
+  shorter, or holds a JSON null there. (Parallel arrays, such as a time series' timestamps
+  and values, are read by the position of one in the other.)
+#}
+{% macro json_array_text_at(column, position) %}
+  {{ return(adapter.dispatch('json_array_text_at', 'source_100ms')(column, position)) }}
+{% endmacro %}
+
+{% macro default__json_array_text_at(column, position) -%}
+  ({{ column }} ->> {{ position }})
 {%- endmacro %}
 
 {#
@@ -46,4 +77,34 @@
 
 {% macro default__seconds_between(start, finish) -%}
   (date_diff('microsecond', {{ start }}, {{ finish }}) / 1000000.0)
+{%- endmacro %}
+
+{# `seconds` (any number, sub-second part kept to the microsecond) after a timestamp. #}
+{% macro add_seconds(timestamp, seconds) %}
+  {{ return(adapter.dispatch('add_seconds', 'source_100ms')(timestamp, seconds)) }}
+{% endmacro %}
+
+{% macro default__add_seconds(timestamp, seconds) -%}
+  ({{ timestamp }} + to_microseconds(cast(round({{ seconds }} * 1000000) as bigint)))
+{%- endmacro %}
+
+{# Milliseconds since the Unix epoch (a number) as a naive timestamp in UTC. #}
+{% macro epoch_ms_to_timestamp(expression) %}
+  {{ return(adapter.dispatch('epoch_ms_to_timestamp', 'source_100ms')(expression)) }}
+{% endmacro %}
+
+{% macro default__epoch_ms_to_timestamp(expression) -%}
+  epoch_ms(cast(round({{ expression }}) as bigint))
+{%- endmacro %}
+
+{#
+  Text as a double, or null when it is not a number (a gap the API filled with something
+  else must not fail the build; the connector's summary leaves such samples out too).
+#}
+{% macro number_or_null(expression) %}
+  {{ return(adapter.dispatch('number_or_null', 'source_100ms')(expression)) }}
+{% endmacro %}
+
+{% macro default__number_or_null(expression) -%}
+  try_cast({{ expression }} as double)
 {%- endmacro %}

@@ -9,6 +9,8 @@
     ('stg_100ms__templates', 'templates', 'id'),
     ('stg_100ms__template_settings', 'template_settings', 'template_id'),
     ('stg_100ms__active_room_peers', 'active_room_peers', 'id'),
+    ('stg_100ms__peer_quality_stats', 'peer_quality_stats', "session_id || '|' || peer_id"),
+    ('stg_100ms__webhook_events', 'webhook_events', 'event_id'),
 ] %}
 select * from (
 {%- for model, table, key in keyed %}
