@@ -268,7 +268,7 @@ pub fn parse_page(
                 total: None,
             })
         }
-        Envelope::PageNumbers => page_numbers(map),
+        Envelope::PageNumbers => page_numbers(map, page_size),
         Envelope::Single => Ok(ParsedPage {
             items: vec![Value::Object(map)],
             next: None,
@@ -279,9 +279,11 @@ pub fn parse_page(
 }
 
 /// `{events, pagination: {current_page, total_pages, total_items, has_next}}`: `next` is the
-/// number of the next page. Without `has_next`, `current_page < total_pages` decides.
+/// number of the next page. Without `has_next`, `current_page < total_pages` decides; with
+/// neither, a full page may have a successor (an empty page then ends the listing).
 fn page_numbers(
     mut map: serde_json::Map<String, Value>,
+    page_size: Option<usize>,
 ) -> std::result::Result<ParsedPage, String> {
     let items = objects(map.remove("events"), "events")?;
     let pagination = match map.remove("pagination") {
@@ -302,7 +304,7 @@ fn page_numbers(
     let has_next = match pagination.get("has_next") {
         None | Some(Value::Null) => match (current, number("total_pages")?) {
             (Some(c), Some(t)) => c < t,
-            _ => false,
+            _ => page_size.is_some_and(|size| !items.is_empty() && items.len() >= size),
         },
         Some(Value::Bool(b)) => *b,
         Some(other) => {

@@ -252,6 +252,10 @@ mod tests {
         assert!(page.exhausted);
         let page = parse(json!({"events": null}));
         assert!(page.exhausted && page.items.is_empty());
+        // Without any pagination, a full page may have a successor; a short one has none.
+        let events = |n: usize| (0..n).map(|i| json!({"event_id": i})).collect::<Vec<_>>();
+        assert!(!parse(json!({"events": events(100)})).exhausted);
+        assert!(parse(json!({"events": events(99)})).exhausted);
         for bad in [
             json!({"events": {}}),
             json!({"pagination": 5}),
