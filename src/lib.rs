@@ -4,7 +4,7 @@
 //! - [`cli`]: the command line;
 //! - [`commands`]: `spec`, `check`, `discover` and [`read`], the read loop (catalog, state,
 //!   statuses, concurrency);
-//! - [`streams`]: the nine streams, as declarations;
+//! - [`streams`]: the eleven streams, as declarations;
 //! - [`engine`]: paging, partitions, cursors and checkpoints, for every stream;
 //! - [`http`]: the client (auth, rate limit, retries);
 //! - [`config`], [`protocol`], [`output`], [`logging`], [`error`]: the plumbing.
