@@ -26,19 +26,31 @@ use super::shared::list;
 use crate::error::{Error, Result};
 use crate::http::Client;
 
+/// Whether the API lists the session as live (`active: true`).
 pub fn is_live(session: &Value) -> bool {
     session.get("active").and_then(Value::as_bool) == Some(true)
+}
+
+/// A session's peers, each with its id: the map key (the legacy examples' values carry no
+/// `id`), or the `id` of an array's element.
+fn peers(session: &Value) -> Vec<(Option<&str>, &Value)> {
+    match session.get("peers") {
+        Some(Value::Object(map)) => map.iter().map(|(id, p)| (Some(id.as_str()), p)).collect(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|p| (p.get("id").and_then(Value::as_str), p))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// When an ended session ended: its last change (the docs use `updated_at` as the end), or its
 /// last peer's leaving, whichever is later.
 pub fn ended_at(session: &Value) -> Option<DateTime<Utc>> {
-    let peers: Vec<&Value> = match session.get("peers") {
-        Some(Value::Object(map)) => map.values().collect(),
-        Some(Value::Array(list)) => list.iter().collect(),
-        _ => Vec::new(),
-    };
-    let last_leave = peers.iter().filter_map(|p| timestamp(p, "left_at")).max();
+    let last_leave = peers(session)
+        .into_iter()
+        .filter_map(|(_, p)| timestamp(p, "left_at"))
+        .max();
     timestamp(session, "updated_at").max(last_leave)
 }
 
@@ -55,26 +67,22 @@ pub struct EndedSession {
 }
 
 impl EndedSession {
-    /// A listed session, unless it is live or has no id.
-    pub fn of(session: &Value) -> Option<EndedSession> {
-        if is_live(session) {
+    /// A listed session created after `from` (or undated), unless it is live or has no id.
+    pub fn of(session: &Value, from: DateTime<Utc>) -> Option<EndedSession> {
+        let created_at = timestamp(session, "created_at");
+        if is_live(session) || created_at.is_some_and(|c| c <= from) {
             return None;
         }
         let text = |field: &str| session.get(field)?.as_str().map(str::to_owned);
-        let peers = match session.get("peers") {
-            Some(Value::Object(map)) => map.keys().cloned().collect(),
-            Some(Value::Array(list)) => list
-                .iter()
-                .filter_map(|p| p.get("id").and_then(Value::as_str).map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        };
         Some(EndedSession {
             id: text("id")?,
             room_id: text("room_id"),
-            created_at: timestamp(session, "created_at"),
+            created_at,
             ended_at: ended_at(session),
-            peers,
+            peers: peers(session)
+                .into_iter()
+                .filter_map(|(id, _)| id.map(str::to_owned))
+                .collect(),
         })
     }
 }
@@ -91,9 +99,11 @@ pub struct EndedSessions {
 impl EndedSessions {
     /// Adds the ended sessions of `objects` created after `from` (or undated) not added yet.
     fn add<'a>(&mut self, from: DateTime<Utc>, objects: impl IntoIterator<Item = &'a Value>) {
-        for session in objects.into_iter().filter_map(EndedSession::of) {
-            let recent = session.created_at.is_none_or(|c| c > from);
-            if recent && self.ids.insert(session.id.clone()) {
+        for session in objects
+            .into_iter()
+            .filter_map(|s| EndedSession::of(s, from))
+        {
+            if self.ids.insert(session.id.clone()) {
                 self.sessions.push(session);
             }
         }
@@ -245,12 +255,18 @@ mod tests {
     fn peers_come_from_map_keys_and_live_sessions_are_left_out() {
         let s = json!({"id": "s1", "room_id": "r1", "updated_at": "2024-01-01T01:00:00Z",
             "peers": {"p1": {"name": "John"}, "p2": {"id": "p2"}}});
-        let ended = EndedSession::of(&s).unwrap();
+        let from = at("2023-01-01T00:00:00Z");
+        let ended = EndedSession::of(&s, from).unwrap();
         assert_eq!(ended.peers, ["p1", "p2"]);
         assert_eq!(ended.ended_at, Some(at("2024-01-01T01:00:00Z")));
         assert_eq!(ended.room_id.as_deref(), Some("r1"));
-        assert!(EndedSession::of(&json!({"id": "s2", "active": true})).is_none());
-        assert!(EndedSession::of(&json!({"room_id": "r"})).is_none());
+        assert!(EndedSession::of(&json!({"id": "s2", "active": true}), from).is_none());
+        assert!(EndedSession::of(&json!({"room_id": "r"}), from).is_none());
+        let listed =
+            json!({"id": "s3", "peers": [{"id": "p3", "left_at": "2024-01-01T02:00:00Z"}]});
+        let ended = EndedSession::of(&listed, from).unwrap();
+        assert_eq!(ended.peers, ["p3"]);
+        assert_eq!(ended.ended_at, Some(at("2024-01-01T02:00:00Z")));
     }
 
     #[tokio::test]

@@ -19,7 +19,7 @@ mod whole;
 
 pub use context::Context;
 pub use cursor::{timestamp, SavedState};
-pub use feed::SessionFeed;
+pub use feed::{is_live, SessionFeed};
 pub use pages::parse_page;
 pub use read::{read_stream, session_feed};
 pub use shared::Listings;

@@ -13,7 +13,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::engine::{Cursor, Envelope, Partition, Partitions, Path, Records, Request, StreamDef};
+use crate::engine::{
+    is_live, Cursor, Envelope, Partition, Partitions, Path, Records, Request, StreamDef,
+};
 
 pub static SESSIONS: StreamDef = StreamDef {
     name: "sessions",
@@ -30,7 +32,7 @@ pub static SESSIONS: StreamDef = StreamDef {
     cursor: Cursor::Created {
         field: "created_at",
         server_filter: true,
-        still_changing: Some(is_active),
+        still_changing: Some(is_live),
         updated: Some("updated_at"),
         // Peer stats and analytics events fan out over the ended sessions this lists.
         session_feed: true,
@@ -38,10 +40,6 @@ pub static SESSIONS: StreamDef = StreamDef {
     attach: None,
     records: Records::Map(normalise),
 };
-
-fn is_active(session: &Value) -> bool {
-    session.get("active").and_then(Value::as_bool) == Some(true)
-}
 
 fn time(v: &Value, field: &str) -> Option<DateTime<Utc>> {
     crate::engine::timestamp(v, field)
