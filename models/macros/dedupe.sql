@@ -1,4 +1,17 @@
 {#
+  One row per key: the first by `order`, from a relation or a parenthesised query.
+#}
+{% macro first_per_key(relation, key, order) -%}
+select * from (
+    select
+        *,
+        row_number() over (partition by {{ key }} order by {{ order }}) as _key_rank
+    from {{ relation }}
+) as ranked
+where _key_rank = 1
+{%- endmacro %}
+
+{#
   One row per key: the latest version of each record.
 
   Incremental syncs append, so a record the connector emits again (a live session, an
@@ -8,15 +21,8 @@
   `_airbyte_raw_id` makes the choice deterministic when all else is equal.
 #}
 {% macro dedupe(relation, key, tiebreak=none) -%}
-select * from (
-    select
-        *,
-        row_number() over (
-            partition by {{ key }}
-            order by _airbyte_extracted_at desc
-                {%- if tiebreak %}, {{ tiebreak }}{% endif %}, _airbyte_raw_id desc
-        ) as _version_rank
-    from {{ relation }}
-) as versions
-where _version_rank = 1
+{{ first_per_key(
+    relation, key,
+    '_airbyte_extracted_at desc' ~ (', ' ~ tiebreak if tiebreak else '') ~ ', _airbyte_raw_id desc'
+) }}
 {%- endmacro %}

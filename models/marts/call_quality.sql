@@ -17,6 +17,7 @@
 -- - SDK and OS: the peer-stats report carries no client agent. Only error events do, so a
 --   peer takes the agent of its earliest error event that has one, else 'unknown'. Peers
 --   with an SDK are thus peers who had an error: their quality is no sample of all peers.
+{% set track_key = 'session_id, peer_id, direction, media_kind, track_index' %}
 with samples as (
     select * from {{ ref('stg_100ms__peer_quality_samples') }}
     where sampled_at is not null
@@ -24,33 +25,24 @@ with samples as (
 
 ordered as (
     select
-        session_id,
-        peer_id,
-        direction,
-        media_kind,
-        track_index,
+        {{ track_key }},
         sampled_at,
         packet_loss_percent,
         lead(sampled_at) over (
-            partition by session_id, peer_id, direction, media_kind, track_index
-            order by sampled_at, sample_index
+            partition by {{ track_key }} order by sampled_at, sample_index
         ) as next_sampled_at
     from samples
 ),
 
 steps as (
     select
-        session_id,
-        peer_id,
-        direction,
-        media_kind,
-        track_index,
+        {{ track_key }},
         percentile_cont(0.5) within group (
             order by {{ seconds_between('sampled_at', 'next_sampled_at') }}
         ) as median_step_seconds
     from ordered
     where next_sampled_at is not null
-    group by session_id, peer_id, direction, media_kind, track_index
+    group by {{ track_key }}
 ),
 
 -- Each sample with the end of the time it stands for.
@@ -73,11 +65,9 @@ intervals as (
         end as stands_until
     from ordered
     left join steps
-        on steps.session_id = ordered.session_id
-        and steps.peer_id = ordered.peer_id
-        and steps.direction = ordered.direction
-        and steps.media_kind = ordered.media_kind
-        and steps.track_index = ordered.track_index
+        {%- for column in track_key.split(', ') %}
+        {{ 'on' if loop.first else 'and' }} steps.{{ column }} = ordered.{{ column }}
+        {%- endfor %}
     left join {{ ref('stg_100ms__session_peers') }} as peers
         on peers.session_id = ordered.session_id and peers.peer_id = ordered.peer_id
 ),
@@ -149,18 +139,15 @@ reported_peers as (
     select distinct session_id, peer_id, room_id from samples
 ),
 
+agent_events as (
+    select peer_id, sdk, os, occurred_at, event_id
+    from {{ ref('stg_100ms__error_events') }}
+    where peer_id is not null and sdk is not null
+),
+
+-- Each peer's earliest error event with an agent.
 agents as (
-    select peer_id, sdk, os
-    from (
-        select
-            peer_id,
-            sdk,
-            os,
-            row_number() over (partition by peer_id order by occurred_at, event_id) as agent_rank
-        from {{ ref('stg_100ms__error_events') }}
-        where peer_id is not null and sdk is not null
-    ) as ranked
-    where agent_rank = 1
+    {{ first_per_key('agent_events', 'peer_id', 'occurred_at, event_id') }}
 ),
 
 grouped as (

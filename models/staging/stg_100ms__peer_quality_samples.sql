@@ -8,9 +8,10 @@
 -- the package, so it is done once per build rather than once per model and test that reads it.
 {{ config(materialized='table') }}
 
-{% set arrays = [
-    ('publisher', 'audio'), ('publisher', 'video'),
-    ('subscriber', 'audio'), ('subscriber', 'video'),
+{# What identifies a track, then a sample's position in it. #}
+{% set track_columns = [
+    'session_id', 'peer_id', 'room_id', 'direction', 'media_kind', 'track_index',
+    'track_id', 'track_type', 'rid',
 ] %}
 {% set metrics = [
     'bitrate', 'fps', 'packet_loss_percent', 'rtt_ms', 'jitter_ms', 'freeze_count',
@@ -25,7 +26,7 @@ with reports as (
 ),
 
 tracks as (
-{%- for direction, kind in arrays %}
+{%- for direction, kind in peer_quality_arrays() %}
     select
         reports.session_id,
         reports.peer_id,
@@ -42,12 +43,7 @@ tracks as (
 
 series as (
     select
-        session_id,
-        peer_id,
-        room_id,
-        direction,
-        media_kind,
-        track_index,
+        {{ track_columns[:6] | join(',\n        ') }},
         {{ json_text('track_json', 'track_id') }} as track_id,
         {{ json_text('track_json', 'type') }} as track_type,
         {{ json_text('track_json', 'rid') }} as rid,
@@ -68,15 +64,7 @@ samples as (
 )
 
 select
-    session_id,
-    peer_id,
-    room_id,
-    direction,
-    media_kind,
-    track_index,
-    track_id,
-    track_type,
-    rid,
+    {{ track_columns | join(',\n    ') }},
     sample_index,
     {{ epoch_ms_to_timestamp(
         number_or_null(json_array_text_at('timestamps_json', 'sample_index'))

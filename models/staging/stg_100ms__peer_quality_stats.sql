@@ -18,8 +18,7 @@ select
     peer_id,
     room_id,
     {{ utc_timestamp('session_ended_at') }} as session_ended_at,
-{%- for direction in ['publisher', 'subscriber'] %}
-{%- for kind in ['audio', 'video'] %}
+{%- for direction, kind in peer_quality_arrays() %}
     {%- set prefix = direction ~ '.' ~ kind ~ '.' %}
     {%- set column = direction ~ '_' ~ kind ~ '_' %}
     cast({{ json_text('summary', prefix ~ 'tracks') }} as integer) as {{ column }}tracks,
@@ -30,7 +29,6 @@ select
     ] %}
     {{ number_or_null(json_text('summary', prefix ~ figure)) }} as {{ column }}{{ figure }},
     {%- endfor %}
-{%- endfor %}
 {%- endfor %}
     {{ utc_timestamp('_airbyte_extracted_at') }} as extracted_at
 from latest

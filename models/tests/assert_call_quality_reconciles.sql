@@ -6,10 +6,6 @@
 -- - its covered minutes are at least, for each peer, the span of its longest track (first
 --   to last sample): no stretch lost between samples. (The bound from above, presence, is
 --   assert_call_quality_covers_no_more_than_presence.)
-{% set groups = [
-    ('publisher', 'audio'), ('publisher', 'video'),
-    ('subscriber', 'audio'), ('subscriber', 'video'),
-] %}
 with samples as (
     select
         session_id,
@@ -24,7 +20,7 @@ with samples as (
 ),
 
 summary as (
-{%- for direction, kind in groups %}
+{%- for direction, kind in peer_quality_arrays() %}
     select
         session_id,
         peer_id,
